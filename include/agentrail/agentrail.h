@@ -1,0 +1,12 @@
+/* The whole agentrail public API. */
+#ifndef AGENTRAIL_H
+#define AGENTRAIL_H
+
+#include "common.h"
+#include "log.h"
+#include "proof.h"
+#include "query.h"
+#include "record.h"
+#include "verify.h"
+
+#endif

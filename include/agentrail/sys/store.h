@@ -1,0 +1,122 @@
+/*
+ * The store interface, for people writing a storage backend. A backend keeps
+ * records, their payloads and the tree's node hashes (in tiles); the log
+ * layer above it validates, sequences and hashes. One contract test suite
+ * (tests/unit/test_store_contract.c) runs against every backend.
+ */
+#ifndef AGENTRAIL_SYS_STORE_H
+#define AGENTRAIL_SYS_STORE_H
+
+#include "../common.h"
+#include "../query.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ATR_STORE_VERSION 1
+
+/* Hashes per tile row: tile (level L, index i) holds tree nodes at height 8*L, i*256 .. i*256+255. */
+#define ATR_TILE_WIDTH 256
+
+/* One record to append; every pointer is borrowed for the call. */
+typedef struct atr_store_entry {
+	uint64_t seq;
+	const uint8_t *event_id;       /* 16 bytes, the UUID */
+	const uint8_t *content_hash;   /* 32 bytes: SHA-256 of the event as submitted (idempotency) */
+	const char *record;            /* canonical record bytes: the Merkle leaf */
+	size_t record_len;
+	const char *detail;            /* canonical detail JSON */
+	size_t detail_len;
+	const uint8_t *salt;           /* 32 bytes */
+	/* Index columns, copied out of the record; NULL when absent. */
+	const char *type;
+	const char *level;
+	const char *actor;
+	const char *trace_id;
+	const char *session_id;
+	const char *run_id;
+	const char *job_id;
+	const char *target;
+	int64_t ts_us;
+} atr_store_entry;
+
+/* A tile row: 'width' (1..256) hashes of tree height 8*level, starting at node index*256. */
+typedef struct atr_store_tile {
+	unsigned level;
+	uint64_t index;
+	unsigned width;
+	const atr_hash *hashes;
+} atr_store_tile;
+
+/* A record as read back; every pointer is borrowed until the next call on the same cursor. */
+typedef struct atr_store_row {
+	uint64_t seq;
+	const char *record;
+	size_t record_len;
+	const char *detail;        /* NULL when the payload row is gone (erased) */
+	size_t detail_len;
+	const uint8_t *salt;       /* NULL when erased */
+} atr_store_row;
+
+typedef struct atr_store atr_store;
+typedef struct atr_store_cursor atr_store_cursor;
+
+struct atr_store {
+	unsigned version; /* ATR_STORE_VERSION; fields are only ever appended */
+	const char *name; /* "sqlite", ... */
+
+	/*
+	 * Start a write: take the store's write lock (waiting for other
+	 * writers) and answer the current tree size. Everything until
+	 * write_commit or write_abort is one atomic transaction.
+	 */
+	int (*write_begin)(atr_store *st, uint64_t *size);
+
+	/* Find an event id (16 bytes) inside the write; ATR_ENOTFOUND if absent. */
+	int (*find_event)(atr_store *st, const uint8_t *event_id, uint64_t *seq, uint8_t content_hash[32]);
+
+	/* Add records; entries[0].seq equals the size write_begin answered, and seqs are contiguous. */
+	int (*put_records)(atr_store *st, const atr_store_entry *entries, size_t n);
+
+	/* Insert or replace tile rows (a partial tile grows until it is full). */
+	int (*put_tiles)(atr_store *st, const atr_store_tile *tiles, size_t n);
+
+	/* Record the new tree size and make everything durable (fsync) before returning. */
+	int (*write_commit)(atr_store *st, uint64_t new_size);
+
+	/* Drop everything since write_begin. */
+	void (*write_abort)(atr_store *st);
+
+	/* The committed tree size. */
+	int (*size)(atr_store *st, uint64_t *size);
+
+	/*
+	 * Read a tile row into 'hashes' (room for 256); '*width' is how many it
+	 * holds. ATR_ENOTFOUND if there is no such row.
+	 */
+	int (*get_tile)(atr_store *st, unsigned level, uint64_t index, atr_hash *hashes, unsigned *width);
+
+	/*
+	 * Iterate records matching 'q' (every field of atr_query, including
+	 * limit and descending) in seq order, from one read snapshot.
+	 */
+	int (*query_open)(atr_store *st, const atr_query *q, atr_store_cursor **out);
+	/* 1 with '*row' filled, 0 at the end, or a negative status. */
+	int (*query_next)(atr_store_cursor *cur, atr_store_row *row);
+	void (*query_close)(atr_store_cursor *cur);
+
+	/* Close the store and release 'st'. */
+	void (*free)(atr_store *st);
+};
+
+/*
+ * Open the SQLite backend on 'path'. 'flags' are atr_open_flag values.
+ * '*out' is released with (*out)->free(*out).
+ */
+ATR_EXTERN int atr_store_sqlite_open(atr_store **out, const char *path, unsigned flags);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,88 @@
+/*
+ * Verification and export: stream the whole log (or an export file), check
+ * every record against the tree and every payload against its commitment,
+ * and report each finding.
+ */
+#ifndef AGENTRAIL_VERIFY_H
+#define AGENTRAIL_VERIFY_H
+
+#include <stdio.h>
+
+#include "log.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Overall results, in DESIGN.md §3 terms. */
+typedef enum atr_verify_status {
+	ATR_VERIFY_OK = 0,         /* consistent and anchored by a trusted checkpoint */
+	ATR_VERIFY_TAMPERED,       /* a record or payload changed, missing, inserted or reordered */
+	ATR_VERIFY_TRUNCATED,      /* fewer records than a checkpoint vouches for */
+	ATR_VERIFY_FORKED,         /* two incompatible trees */
+	ATR_VERIFY_UNANCHORED,     /* consistent, but nothing outside the operator vouches for it */
+	ATR_VERIFY_ERROR           /* the check itself could not run */
+} atr_verify_status;
+
+/* What one finding is about. */
+typedef enum atr_finding_kind {
+	ATR_FINDING_RECORD_CHANGED = 1, /* record bytes do not hash to the stored leaf */
+	ATR_FINDING_PAYLOAD_CHANGED,    /* detail does not match the record's detail_commit */
+	ATR_FINDING_PAYLOAD_ERASED,     /* payload deleted: reported, not tampering */
+	ATR_FINDING_MISSING,            /* a seq with no record */
+	ATR_FINDING_REORDERED,          /* a record stored at another position than its seq */
+	ATR_FINDING_MALFORMED,          /* record bytes are not a well-formed record */
+	ATR_FINDING_TREE_MISMATCH,      /* stored tree hashes disagree with the records */
+	ATR_FINDING_TRUNCATED           /* the log ends before its recorded size */
+} atr_finding_kind;
+
+typedef struct atr_finding {
+	atr_finding_kind kind;
+	int has_seq;         /* 1 when 'seq' names the record concerned */
+	uint64_t seq;
+	const char *message; /* one line, borrowed for the callback's duration */
+} atr_finding;
+
+typedef void (*atr_finding_fn)(void *ctx, const atr_finding *f);
+
+typedef struct atr_verify_result {
+	atr_verify_status status;
+	uint64_t records;       /* records read */
+	uint64_t bytes;         /* record and payload bytes hashed */
+	uint64_t erased;        /* payloads found erased */
+	uint64_t size;          /* tree size that was checked */
+	atr_hash root;          /* root recomputed from the records */
+	int has_bad_seq;
+	uint64_t first_bad_seq; /* the first record found tampered */
+	uint64_t findings;      /* findings reported (erasures included) */
+} atr_verify_result;
+
+/*
+ * Verify the whole log: contiguous seq, every leaf against the stored tree,
+ * every payload against its commitment, the stored root against the records.
+ * O(n) hashing, O(log n) memory. 'fn' (may be NULL) is called for each finding.
+ * Returns 0 when the check ran (the verdict is in 'out->status'), or a
+ * negative status when it could not.
+ */
+ATR_EXTERN int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_verify_result *out);
+
+/*
+ * Write the whole log to 'out' as JSONL in the export format: one line per
+ * record, {"record":<bytes verbatim>,"leaf_hash":"<hex>","detail":{...},"salt":"<hex>"}
+ * (detail and salt absent when erased), then one last line
+ * {"tree_head":{"size":N,"root_hash":"<hex>"}}. Checks fflush/ferror: a full
+ * disk is an error, never a short export reported as success.
+ */
+ATR_EXTERN int atr_log_export(atr_log *log, FILE *out, uint64_t *records);
+
+/* Verify an export file (path, or "-" for stdin) on its own, with no store. */
+ATR_EXTERN int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx,
+				 atr_verify_result *out);
+
+/* "OK", "TAMPERED", ... */
+ATR_EXTERN const char *atr_verify_status_name(atr_verify_status s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,40 @@
+/*
+ * Library-internal helpers shared by every module: error reporting and
+ * SHA-256. Never installed; programs use the public headers.
+ */
+#ifndef ATR_INTERNAL_H
+#define ATR_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <agentrail/common.h>
+
+/*
+ * Set this thread's error message (printf-style) and return 'code', so a
+ * failure reads:  return atr__err(ATR_EINVALID, "field '%s' must be a string", k);
+ * Messages are lower case, no full stop, the subject in quotes.
+ */
+int atr__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prefix this thread's current message with "prefix: " and return 'code'. */
+int atr__err_prefix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* SHA-256 over up to three byte ranges concatenated (NULL/0 ranges skipped). */
+void atr__sha256(uint8_t out[32], const void *a, size_t alen, const void *b, size_t blen,
+		 const void *c, size_t clen);
+
+/* Lower-case hex of 'n' bytes into 'out' (2n+1 bytes with the NUL). */
+void atr__hex(char *out, const uint8_t *in, size_t n);
+
+/* Parse exactly 2n hex digits from 'hex' (NUL-terminated) into 'out'; -1 if not. */
+int atr__unhex(uint8_t *out, size_t n, const char *hex);
+
+/* Fill 'out' with cryptographically random bytes; ATR_EBACKEND if the RNG fails. */
+int atr__random(void *out, size_t n);
+
+/* Wall clock in microseconds since the epoch. */
+int64_t atr__now_us(void);
+
+#endif
