@@ -1,0 +1,96 @@
+/*
+ * What the subcommands of the agentrail program share: the command table
+ * entry, the global options, exit codes, and helpers for options, errors,
+ * opening the store and printing records.
+ */
+#ifndef ATR_CLI_H
+#define ATR_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <agentrail/agentrail.h>
+
+/* Exit codes (verify has its own, see cmd_verify.c). */
+enum {
+	CLI_OK = 0,
+	CLI_FAIL = 1,
+	CLI_USAGE = 64
+};
+
+/* Long-option codes shared by every command (beyond any short option). */
+enum {
+	OPT_STORE = 1000,
+	OPT_FIRST_CMD = 1100 /* commands number their own long-only options from here */
+};
+
+struct cli;
+
+struct cli_cmd {
+	const char *name;
+	int (*fn)(struct cli *cli, int argc, char **argv);
+	const char *summary;
+	const char *usage; /* the full help text after "usage: " */
+};
+
+struct cli {
+	const char *store;         /* --store, else $AGENTRAIL_STORE, else NULL (the default) */
+	const struct cli_cmd *cmd; /* the command being run */
+};
+
+/* Print "agentrail: <message>" to stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Report an atr_* failure: "agentrail: <what>: <atr_errmsg()>" (or just the message). Returns CLI_FAIL. */
+int cli_fail(const char *what);
+
+/* A usage error: print it and a hint to stderr and return CLI_USAGE. */
+int cli_usage(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print the command's usage to stdout; returns CLI_OK. */
+int cli_help(struct cli *cli);
+
+/*
+ * Handle what getopt_long answered for options every command shares or
+ * rejects: OPT_STORE, 'h', ':' and '?'. Returns -1 when the caller should go
+ * on parsing, else the exit code to return now.
+ */
+int cli_common_opt(struct cli *cli, int c, char **argv);
+
+/* Parse option values; a bad value is a usage error naming the option (returns CLI_USAGE). */
+int cli_opt_u64(struct cli *cli, const char *opt, const char *val, uint64_t *out);
+int cli_opt_i64(struct cli *cli, const char *opt, const char *val, int64_t *out);
+
+/* Open the log named by the global options; on failure report it and return CLI_FAIL. */
+int cli_open(struct cli *cli, unsigned flags, atr_log **log);
+
+/* The store URI for messages (the default spelled out); caller frees with atr_free(). */
+char *cli_store_name(struct cli *cli);
+
+/*
+ * Print one record as a timeline line: time (with the date first when it
+ * differs from '*last_date', which is updated; NULL: always full timestamp),
+ * seq, type, actor, target, outcome, reason, usage, indented by 'depth'.
+ */
+void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_date[11]);
+
+/* Finish stdout: flush and check for write errors. Returns 'code' or CLI_FAIL. */
+int cli_finish_stdout(int code);
+
+/* Command entry points. */
+int cmd_record(struct cli *cli, int argc, char **argv);
+int cmd_import(struct cli *cli, int argc, char **argv);
+int cmd_trail(struct cli *cli, int argc, char **argv);
+int cmd_query(struct cli *cli, int argc, char **argv);
+int cmd_export(struct cli *cli, int argc, char **argv);
+int cmd_verify(struct cli *cli, int argc, char **argv);
+int cmd_root(struct cli *cli, int argc, char **argv);
+int cmd_prove(struct cli *cli, int argc, char **argv);
+int cmd_bench(struct cli *cli, int argc, char **argv);
+int cmd_demo(struct cli *cli, int argc, char **argv);
+
+/* Shared by bench: fill a fresh store with 'n' synthetic events in batches of 'batch'. */
+int cli_bench_fill(atr_log *log, uint64_t n, uint64_t batch, double *seconds);
+
+#endif

@@ -1,0 +1,199 @@
+/*
+ * Helpers every subcommand uses: error and usage reporting, option values,
+ * opening the store, printing one record as a timeline line, and the final
+ * stdout check that keeps a full disk from passing for success.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/util.h"
+
+void cli_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("agentrail: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_fail(const char *what)
+{
+	const char *msg = atr_errmsg();
+
+	if (!msg || !*msg)
+		msg = "unknown error";
+	if (what)
+		cli_err("%s: %s", what, msg);
+	else
+		cli_err("%s", msg);
+	return CLI_FAIL;
+}
+
+int cli_usage(struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("agentrail: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (cli->cmd)
+		fprintf(stderr, "usage: %s\nsee 'agentrail %s --help'\n", cli->cmd->usage,
+			cli->cmd->name);
+	else
+		fputs("see 'agentrail --help'\n", stderr);
+	return CLI_USAGE;
+}
+
+int cli_help(struct cli *cli)
+{
+	printf("usage: %s\n", cli->cmd->usage);
+	return cli_finish_stdout(CLI_OK);
+}
+
+int cli_common_opt(struct cli *cli, int c, char **argv)
+{
+	switch (c) {
+	case OPT_STORE:
+		cli->store = optarg;
+		return -1;
+	case 'h':
+		return cli_help(cli);
+	case ':':
+		return cli_usage(cli, "option '%s' requires an argument", argv[optind - 1]);
+	case '?':
+		if (optopt)
+			return cli_usage(cli, "unknown option '-%c'", optopt);
+		return cli_usage(cli, "unknown option '%s'", argv[optind - 1]);
+	default:
+		return cli_usage(cli, "unhandled option");
+	}
+}
+
+int cli_opt_u64(struct cli *cli, const char *opt, const char *val, uint64_t *out)
+{
+	if (util_parse_u64(val, out) != 0)
+		return cli_usage(cli, "option '%s' expects a non-negative integer, got '%s'", opt,
+				 val);
+	return CLI_OK;
+}
+
+int cli_opt_i64(struct cli *cli, const char *opt, const char *val, int64_t *out)
+{
+	if (util_parse_i64(val, out) != 0)
+		return cli_usage(cli, "option '%s' expects an integer, got '%s'", opt, val);
+	return CLI_OK;
+}
+
+char *cli_store_name(struct cli *cli)
+{
+	char *uri = NULL;
+
+	if (cli->store)
+		return strdup(cli->store);
+	if (atr_store_default_uri(&uri) != 0)
+		return NULL;
+	return uri;
+}
+
+int cli_open(struct cli *cli, unsigned flags, atr_log **log)
+{
+	int rc = atr_log_open(log, cli->store, flags);
+
+	if (rc != 0) {
+		char *name = cli_store_name(cli);
+		char what[512];
+
+		snprintf(what, sizeof(what), "cannot open store '%s'", name ? name : "(default)");
+		free(name);
+		return cli_fail(what);
+	}
+	return CLI_OK;
+}
+
+/* Print 's' with control bytes replaced, at most 'max' bytes (then "..."). */
+static void put_clean(FILE *out, const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		fputc(c < 0x20 || c == 0x7f ? ' ' : c, out);
+	}
+	if (s[i])
+		fputs("...", out);
+}
+
+void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_date[11])
+{
+	const char *ts = atr_record_str(rec, "ts");
+	const char *type = atr_record_str(rec, "type");
+	const char *actor = atr_record_str(rec, "actor");
+	const char *target = atr_record_str(rec, "target");
+	const char *outcome = atr_record_str(rec, "outcome");
+	const char *reason = atr_record_str(rec, "reason");
+	const char *decision = atr_record_str(rec, "policy.decision");
+	const char *resolution = atr_record_str(rec, "approval.resolution");
+	char when[28] = "????-??-??T??:??:??.??????Z";
+	int64_t us, v;
+	int col;
+
+	if (ts && atr_time_parse(ts, &us) == 0)
+		atr_time_format(us, when);
+	if (last_date && strncmp(last_date, when, 10) != 0) {
+		memcpy(last_date, when, 10);
+		last_date[10] = '\0';
+		fprintf(out, "%.10s\n", when);
+	}
+	fprintf(out, "%.12s  %5llu  ", when + 11, (unsigned long long)atr_record_seq(rec));
+	for (int i = 0; i < depth && i < 16; i++)
+		fputs("  ", out);
+	col = fprintf(out, "%s", type ? type : "?");
+	fprintf(out, "%*s", col < 18 ? 18 - col : 1, "");
+	col = fprintf(out, "%s", actor ? actor : "?");
+	fprintf(out, "%*s", col < 16 ? 16 - col : 1, "");
+	if (target)
+		put_clean(out, target, 60);
+	if (outcome)
+		fprintf(out, "  -> %s", outcome);
+	if (atr_record_int(rec, "exit_code", &v) == 0)
+		fprintf(out, " (exit %lld)", (long long)v);
+	if (decision)
+		fprintf(out, "  policy %s", decision);
+	if (resolution)
+		fprintf(out, "  approval %s", resolution);
+	if (type && strcmp(type, "llm_call") == 0) {
+		int64_t in = 0, outt = 0;
+		int has_in = atr_record_int(rec, "usage.input_tokens", &in) == 0;
+		int has_out = atr_record_int(rec, "usage.output_tokens", &outt) == 0;
+
+		if (has_in || has_out)
+			fprintf(out, "  tokens %lld in / %lld out", (long long)in, (long long)outt);
+	}
+	if (reason) {
+		fputs("  reason: \"", out);
+		put_clean(out, reason, 120);
+		fputc('"', out);
+	}
+	fputc('\n', out);
+}
+
+int cli_finish_stdout(int code)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "agentrail: cannot write to standard output: %s\n",
+			strerror(errno ? errno : EIO));
+		return code == CLI_OK ? CLI_FAIL : code;
+	}
+	return code;
+}
