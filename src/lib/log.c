@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <agentrail/log.h>
+#include <agentrail/proof.h>
 #include <agentrail/sys/store.h>
 
 #include "event.h"

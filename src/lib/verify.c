@@ -23,6 +23,8 @@
 
 /* Missing seqs reported one by one before they are summarized. */
 #define MISSING_DETAIL 16
+/* Skipped seqs an export check remembers, to tell a moved record from a missing one. */
+#define MAX_PENDING 64
 
 const char *atr_verify_status_name(atr_verify_status s)
 {
@@ -46,6 +48,9 @@ struct checker {
 	uint64_t next;   /* the seq the next record should carry */
 	int tampered;
 	int truncated;
+	/* Export only: seqs skipped over, missing unless they turn up later. */
+	uint64_t pending[MAX_PENDING];
+	size_t npending;
 };
 
 static void report(struct checker *c, atr_finding_kind kind, int has_seq, uint64_t seq,
@@ -278,8 +283,11 @@ int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_verify_result
 
 		if (row.seq > c.next && (rc = note_missing(&c, row.seq, stored_leaf, lv)) < 0)
 			goto done;
-		if ((rc = stored_leaf(lv, row.seq, &leaf)) < 0)
-			goto done;
+		if (stored_leaf(lv, row.seq, &leaf) < 0) {
+			report(&c, ATR_FINDING_TREE_MISMATCH, 1, row.seq,
+			       "the tree has no leaf for record %llu", (unsigned long long)row.seq);
+			leaf = (atr_hash){{0}};
+		}
 		rc = check_record(&c, row.seq, row.record, row.record_len, &leaf, row.detail,
 				  row.detail_len, row.salt);
 		if (rc < 0)
@@ -389,6 +397,7 @@ static int check_line(struct checker *c, const char *line, size_t len, uint64_t 
 	atr_hash stored;
 	char hex[65];
 	uint64_t seq;
+	int rc;
 
 	if (atr__json_member(line, len, "record", &rec, &rlen) != 0 ||
 	    atr__json_member_str(line, len, "leaf_hash", &leafhex, &llen) != 0 || llen != 64) {
@@ -411,16 +420,54 @@ static int check_line(struct checker *c, const char *line, size_t len, uint64_t 
 		memcpy(hex, salthex, 64);
 		have_salt = atr__unhex(salt, 32, hex) == 0;
 	}
-	/* Position from the record's own seq, so a dropped line shows as missing. */
-	if (atr__json_member_u64(rec, rlen, "seq", &seq) == 0 && seq > c->next &&
-	    seq - c->next < (1u << 20)) {
-		int rc = note_missing(c, seq, NULL, NULL);
+	/*
+	 * Place the record by its own seq: a jump forward leaves seqs pending
+	 * as missing; a record that comes back for a pending seq was moved.
+	 */
+	if (atr__json_member_u64(rec, rlen, "seq", &seq) == 0 && seq != c->next) {
+		if (seq > c->next && seq - c->next <= MAX_PENDING - c->npending) {
+			while (c->next < seq) {
+				c->pending[c->npending++] = c->next++;
+				if ((rc = atr__edge_append(c->edge, &(atr_hash){{0}})) < 0)
+					return rc;
+				atr__edge_clear_pending(c->edge);
+			}
+		} else if (seq > c->next) {
+			if ((rc = note_missing(c, seq, NULL, NULL)) < 0)
+				return rc;
+		} else {
+			size_t k = 0;
 
-		if (rc < 0)
-			return rc;
+			while (k < c->npending && c->pending[k] != seq)
+				k++;
+			c->res->records++;
+			c->res->bytes += rlen;
+			if (k < c->npending) {
+				c->pending[k] = c->pending[--c->npending];
+				report(c, ATR_FINDING_REORDERED, 1, seq,
+				       "record %llu appears out of order (line %llu, after record "
+				       "%llu)",
+				       (unsigned long long)seq, (unsigned long long)lineno,
+				       (unsigned long long)c->next - 1);
+			} else {
+				report(c, ATR_FINDING_REORDERED, 1, seq,
+				       "record %llu appears again at line %llu",
+				       (unsigned long long)seq, (unsigned long long)lineno);
+			}
+			return 0;
+		}
 	}
 	return check_record(c, c->next, rec, rlen, &stored, detail, dlen,
 			    have_salt ? salt : NULL);
+}
+
+/* Seqs still pending at the end were never seen. */
+static void report_pending(struct checker *c)
+{
+	for (size_t k = 0; k < c->npending; k++)
+		report(c, ATR_FINDING_MISSING, 1, c->pending[k], "record %llu is missing",
+		       (unsigned long long)c->pending[k]);
+	c->npending = 0;
 }
 
 int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx, atr_verify_result *out)
@@ -471,6 +518,7 @@ int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx, atr_verify
 		rc = atr__err(ATR_EIO, "cannot read '%s': %s", path, strerror(errno));
 		goto done;
 	}
+	report_pending(&c);
 	if (!have_head) {
 		report(&c, ATR_FINDING_TRUNCATED, 0, 0,
 		       "the export ends without its tree head: it was cut short after %llu records",
