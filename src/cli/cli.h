@@ -13,11 +13,7 @@
 #include <agentrail/agentrail.h>
 
 /* Exit codes (verify has its own, see cmd_verify.c). */
-enum {
-	CLI_OK = 0,
-	CLI_FAIL = 1,
-	CLI_USAGE = 64
-};
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 64 };
 
 /* Long-option codes shared by every command (beyond any short option). */
 enum {
@@ -36,13 +32,15 @@ struct cli_cmd {
 
 struct cli {
 	const char *store;         /* --store, else $AGENTRAIL_STORE, else NULL (the default) */
+	int store_option;          /* 1 when 'store' came from --store */
 	const struct cli_cmd *cmd; /* the command being run */
 };
 
 /* Print "agentrail: <message>" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Report an atr_* failure: "agentrail: <what>: <atr_errmsg()>" (or just the message). Returns CLI_FAIL. */
+/* Report an atr_* failure: "agentrail: <what>: <atr_errmsg()>" (or just the message). Returns
+ * CLI_FAIL. */
 int cli_fail(const char *what);
 
 /* A usage error: print it and a hint to stderr and return CLI_USAGE. */
@@ -61,6 +59,8 @@ int cli_common_opt(struct cli *cli, int c, char **argv);
 /* Parse option values; a bad value is a usage error naming the option (returns CLI_USAGE). */
 int cli_opt_u64(struct cli *cli, const char *opt, const char *val, uint64_t *out);
 int cli_opt_i64(struct cli *cli, const char *opt, const char *val, int64_t *out);
+/* The same for a positional argument called 'name' ("SEQ"). */
+int cli_arg_u64(struct cli *cli, const char *name, const char *val, uint64_t *out);
 
 /* Open the log named by the global options; on failure report it and return CLI_FAIL. */
 int cli_open(struct cli *cli, unsigned flags, atr_log **log);
@@ -77,6 +77,12 @@ void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_dat
 
 /* Finish stdout: flush and check for write errors. Returns 'code' or CLI_FAIL. */
 int cli_finish_stdout(int code);
+
+/* Flush stdout; 1 (after saying so on stderr) when writing failed. */
+int cli_stdout_failed(void);
+
+/* Print verify's one-line verdict ("UNANCHORED: 10 records consistent, root ..."). */
+void cli_print_verify_status(const atr_verify_result *res);
 
 /* Command entry points. */
 int cmd_record(struct cli *cli, int argc, char **argv);

@@ -48,7 +48,7 @@ int cli_usage(struct cli *cli, const char *fmt, ...)
 	fputc('\n', stderr);
 	if (cli->cmd)
 		fprintf(stderr, "usage: %s\nsee 'agentrail %s --help'\n", cli->cmd->usage,
-			cli->cmd->name);
+		        cli->cmd->name);
 	else
 		fputs("see 'agentrail --help'\n", stderr);
 	return CLI_USAGE;
@@ -65,6 +65,7 @@ int cli_common_opt(struct cli *cli, int c, char **argv)
 	switch (c) {
 	case OPT_STORE:
 		cli->store = optarg;
+		cli->store_option = 1;
 		return -1;
 	case 'h':
 		return cli_help(cli);
@@ -83,7 +84,7 @@ int cli_opt_u64(struct cli *cli, const char *opt, const char *val, uint64_t *out
 {
 	if (util_parse_u64(val, out) != 0)
 		return cli_usage(cli, "option '%s' expects a non-negative integer, got '%s'", opt,
-				 val);
+		                 val);
 	return CLI_OK;
 }
 
@@ -91,6 +92,13 @@ int cli_opt_i64(struct cli *cli, const char *opt, const char *val, int64_t *out)
 {
 	if (util_parse_i64(val, out) != 0)
 		return cli_usage(cli, "option '%s' expects an integer, got '%s'", opt, val);
+	return CLI_OK;
+}
+
+int cli_arg_u64(struct cli *cli, const char *name, const char *val, uint64_t *out)
+{
+	if (util_parse_u64(val, out) != 0)
+		return cli_usage(cli, "%s must be a non-negative integer, got '%s'", name, val);
 	return CLI_OK;
 }
 
@@ -113,6 +121,11 @@ int cli_open(struct cli *cli, unsigned flags, atr_log **log)
 		char *name = cli_store_name(cli);
 		char what[512];
 
+		/* The library's message usually names the store already. */
+		if (name && strstr(atr_errmsg(), name)) {
+			free(name);
+			return cli_fail(NULL);
+		}
 		snprintf(what, sizeof(what), "cannot open store '%s'", name ? name : "(default)");
 		free(name);
 		return cli_fail(what);
@@ -144,7 +157,7 @@ void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_dat
 	const char *reason = atr_record_str(rec, "reason");
 	const char *decision = atr_record_str(rec, "policy.decision");
 	const char *resolution = atr_record_str(rec, "approval.resolution");
-	char when[28] = "????-??-??T??:??:??.??????Z";
+	char when[28] = "----------T--:--:--.------Z";
 	int64_t us, v;
 	int col;
 
@@ -156,12 +169,16 @@ void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_dat
 		fprintf(out, "%.10s\n", when);
 	}
 	fprintf(out, "%.12s  %5llu  ", when + 11, (unsigned long long)atr_record_seq(rec));
-	for (int i = 0; i < depth && i < 16; i++)
-		fputs("  ", out);
-	col = fprintf(out, "%s", type ? type : "?");
-	fprintf(out, "%*s", col < 18 ? 18 - col : 1, "");
+	/* The indent eats into the type column so the actor column stays put. */
+	if (depth > 8)
+		depth = 8;
+	col = fprintf(out, "%*s%s", 2 * depth, "", type ? type : "?");
+	fprintf(out, "%*s", col < 24 ? 24 - col : 1, "");
 	col = fprintf(out, "%s", actor ? actor : "?");
 	fprintf(out, "%*s", col < 16 ? 16 - col : 1, "");
+	/* A model call without a target is best named by its model. */
+	if (!target && type && strcmp(type, "llm_call") == 0)
+		target = atr_record_str(rec, "model");
 	if (target)
 		put_clean(out, target, 60);
 	if (outcome)
@@ -188,12 +205,20 @@ void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_dat
 	fputc('\n', out);
 }
 
-int cli_finish_stdout(int code)
+int cli_stdout_failed(void)
 {
+	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "agentrail: cannot write to standard output: %s\n",
-			strerror(errno ? errno : EIO));
-		return code == CLI_OK ? CLI_FAIL : code;
+		        strerror(errno ? errno : EIO));
+		return 1;
 	}
+	return 0;
+}
+
+int cli_finish_stdout(int code)
+{
+	if (cli_stdout_failed())
+		return code == CLI_OK ? CLI_FAIL : code;
 	return code;
 }

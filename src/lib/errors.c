@@ -32,14 +32,22 @@ int atr__err(int code, const char *fmt, ...)
 
 int atr__err_prefix(int code, const char *fmt, ...)
 {
-	char prefix[ERRMSG_MAX], old[ERRMSG_MAX];
+	char old[ERRMSG_MAX];
+	size_t n;
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
-	va_end(ap);
 	memcpy(old, errmsg, sizeof(old));
-	snprintf(errmsg, sizeof(errmsg), "%s: %s", prefix, old);
+	va_start(ap, fmt);
+	vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
+	va_end(ap);
+	n = strlen(errmsg);
+	if (n + 2 < sizeof(errmsg)) {
+		memcpy(errmsg + n, ": ", 2);
+		n += 2;
+		size_t rest = strnlen(old, sizeof(errmsg) - n - 1);
+		memcpy(errmsg + n, old, rest);
+		errmsg[n + rest] = '\0';
+	}
 	return code;
 }
 

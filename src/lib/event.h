@@ -9,12 +9,12 @@
 #include <stdint.h>
 
 /* Limits on what one event may be. */
-#define ATR_MAX_EVENT_INPUT (16u << 20)   /* raw JSON text accepted for parsing at all */
-#define ATR_MAX_EVENT_BYTES (1u << 20)    /* canonical record + detail */
-#define ATR_MAX_DEPTH 32                  /* nesting depth of any value */
-#define ATR_MAX_ID_LEN 256                /* ids, actor, type, model, hashes */
-#define ATR_MAX_TARGET_LEN 4096
-#define ATR_MAX_TEXT_LEN 16384            /* reason, comment and other free text in the header */
+#define ATR_MAX_EVENT_INPUT (16u << 20) /* raw JSON text accepted for parsing at all */
+#define ATR_MAX_EVENT_BYTES (1u << 20)  /* canonical record + detail */
+#define ATR_MAX_DEPTH       32          /* nesting depth of any value */
+#define ATR_MAX_ID_LEN      256         /* ids, actor, type, model, hashes */
+#define ATR_MAX_TARGET_LEN  4096
+#define ATR_MAX_TEXT_LEN    16384 /* reason, comment, other free text in the header */
 
 /*
  * A validated event, ready to be sequenced. Everything lives in one
@@ -54,7 +54,10 @@ int atr__event_prepare(struct atr__event *ev, const char *json, size_t len, int6
 /* Bytes needed for the record of 'ev' with any seq. */
 size_t atr__event_record_cap(const struct atr__event *ev);
 
-/* Write the canonical record with 'seq' into 'buf' (at least record_cap bytes); returns its length. */
+/*
+ * Write the canonical record with 'seq' into 'buf' (at least record_cap
+ * bytes); returns its length.
+ */
 size_t atr__event_record(const struct atr__event *ev, uint64_t seq, char *buf);
 
 void atr__event_release(struct atr__event *ev);
@@ -62,7 +65,14 @@ void atr__event_release(struct atr__event *ev);
 /* The level of a known type ("pipeline", "agent", "decision"), or NULL for unknown/custom. */
 const char *atr__type_level(const char *type);
 
-/* Generate a UUIDv7 (RFC 9562) for 'now_us'. */
+/*
+ * Fill 'out' with 'n' cryptographically random bytes drawn from a per-thread
+ * pool that is refilled from atr__random() (and discarded in a forked
+ * child). For the small per-event draws: event ids and detail salts.
+ */
+int atr__random_pool(void *out, size_t n);
+
+/* Generate a UUIDv7 (RFC 9562) for 'now_us'; ids from one process strictly increase. */
 int atr__uuid7(uint8_t out[16], int64_t now_us);
 /* Parse "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (either case); -1 if malformed. */
 int atr__uuid_parse(uint8_t out[16], const char *text);

@@ -87,7 +87,7 @@ static EVP_MD_CTX *thread_ctx(void)
 }
 
 void atr__sha256(uint8_t out[32], const void *a, size_t alen, const void *b, size_t blen,
-		 const void *c, size_t clen)
+                 const void *c, size_t clen)
 {
 	EVP_MD_CTX *ctx = thread_ctx();
 	int ok;

@@ -28,7 +28,11 @@ void atr__tree_reader_free(atr__tree_reader *r);
 int atr__tree_node(atr__tree_reader *r, unsigned height, uint64_t index, atr_hash *out);
 /* MTH of leaves [0, size). ATR_ENOTFOUND-ish errors if tiles are missing. */
 int atr__tree_root(atr__tree_reader *r, uint64_t size, atr_hash *out);
-/* Inclusion / consistency proofs (RFC 6962 §2.1.1 / §2.1.2); '*path' malloc'd, leaf-side first. */
+/*
+ * Inclusion / consistency proofs (RFC 6962 §2.1.1 / §2.1.2); '*path' malloc'd
+ * (NULL when '*n' is 0), leaf-side first. ATR_EINVALID for an index not below
+ * the size, an old size of 0 or above the new size.
+ */
 int atr__tree_inclusion(atr__tree_reader *r, uint64_t index, uint64_t size, atr_hash **path,
 			size_t *n);
 int atr__tree_consistency(atr__tree_reader *r, uint64_t old_size, uint64_t new_size,
@@ -47,12 +51,17 @@ typedef struct atr__edge_state {
 
 typedef struct atr__tree_edge {
 	atr__edge_state st;
-	/* Tiles completed since the last atr__edge_take(), copied out. */
+	/*
+	 * Tiles completed since the last atr__edge_take(), copied out: 256
+	 * hashes each in 'done_hashes'. Each append keeps room for one more
+	 * tile per level in both arrays, which take uses for the partial tiles.
+	 * Callers that never take (a verifier) must clear pending changes
+	 * now and then, or these grow by 8 KiB every 256 leaves.
+	 */
 	atr_store_tile *done;
 	atr_hash *done_hashes;
 	size_t ndone, done_cap;
-	atr_store_tile out[2 * ATR_TREE_LEVELS]; /* scratch for take */
-	unsigned dirty;                         /* bit L: level L's last tile changed */
+	unsigned dirty; /* bit L: level L's last tile changed */
 } atr__tree_edge;
 
 /* An empty edge (size 0). */

@@ -31,20 +31,20 @@ static int hash_eq(const atr_hash *a, const atr_hash *b)
 	return memcmp(a->b, b->b, sizeof(a->b)) == 0;
 }
 
-int atr_verify_inclusion(const atr_hash *leaf, uint64_t index, uint64_t size,
-			 const atr_hash *path, size_t n, const atr_hash *root)
+int atr_verify_inclusion(const atr_hash *leaf, uint64_t index, uint64_t size, const atr_hash *path,
+                         size_t n, const atr_hash *root)
 {
 	uint64_t fn, sn;
 	atr_hash r;
 
 	if (index >= size)
 		return atr__err(ATR_EINVALID, "leaf index %llu out of range for tree size %llu",
-				(unsigned long long)index, (unsigned long long)size);
+		                (unsigned long long)index, (unsigned long long)size);
 	if (n != inclusion_len(index, size))
 		return atr__err(ATR_EINVALID,
-				"inclusion proof has %zu hashes, leaf %llu of %llu needs %zu", n,
-				(unsigned long long)index, (unsigned long long)size,
-				inclusion_len(index, size));
+		                "inclusion proof has %zu hashes, leaf %llu of %llu needs %zu", n,
+		                (unsigned long long)index, (unsigned long long)size,
+		                inclusion_len(index, size));
 	fn = index;
 	sn = size - 1;
 	r = *leaf;
@@ -68,9 +68,10 @@ int atr_verify_inclusion(const atr_hash *leaf, uint64_t index, uint64_t size,
 	if (sn != 0)
 		return atr__err(ATR_EINVALID, "inclusion proof too short");
 	if (!hash_eq(&r, root))
-		return atr__err(ATR_ETAMPER,
-				"inclusion proof of leaf %llu does not lead to the root of size %llu",
-				(unsigned long long)index, (unsigned long long)size);
+		return atr__err(
+		    ATR_ETAMPER,
+		    "inclusion proof of leaf %llu does not lead to the root of size %llu",
+		    (unsigned long long)index, (unsigned long long)size);
 	return 0;
 }
 
@@ -90,7 +91,7 @@ static size_t consistency_len(uint64_t old_size, uint64_t new_size)
 }
 
 int atr_verify_consistency(uint64_t old_size, uint64_t new_size, const atr_hash *old_root,
-			   const atr_hash *new_root, const atr_hash *path, size_t n)
+                           const atr_hash *new_root, const atr_hash *path, size_t n)
 {
 	uint64_t fn, sn;
 	atr_hash fr, sr, empty;
@@ -98,29 +99,30 @@ int atr_verify_consistency(uint64_t old_size, uint64_t new_size, const atr_hash 
 
 	if (old_size > new_size)
 		return atr__err(ATR_EINVALID, "old tree size %llu is larger than new size %llu",
-				(unsigned long long)old_size, (unsigned long long)new_size);
+		                (unsigned long long)old_size, (unsigned long long)new_size);
 	if (old_size == new_size || old_size == 0) {
 		/* Nothing to prove: the proof is empty and only the roots are checked. */
 		if (n != 0)
 			return atr__err(ATR_EINVALID,
-					"consistency proof from size %llu to %llu must be empty",
-					(unsigned long long)old_size, (unsigned long long)new_size);
+			                "consistency proof from size %llu to %llu must be empty",
+			                (unsigned long long)old_size, (unsigned long long)new_size);
 		if (old_size == 0) {
 			atr_root_from_leaves(&empty, NULL, 0);
 			if (!hash_eq(old_root, &empty))
-				return atr__err(ATR_ETAMPER, "old root is not the empty tree's root");
+				return atr__err(ATR_ETAMPER,
+				                "old root is not the empty tree's root");
 			return 0;
 		}
 		if (!hash_eq(old_root, new_root))
 			return atr__err(ATR_ETAMPER, "roots differ at the same tree size %llu",
-					(unsigned long long)old_size);
+			                (unsigned long long)old_size);
 		return 0;
 	}
 	if (n != consistency_len(old_size, new_size))
 		return atr__err(ATR_EINVALID,
-				"consistency proof has %zu hashes, size %llu to %llu needs %zu", n,
-				(unsigned long long)old_size, (unsigned long long)new_size,
-				consistency_len(old_size, new_size));
+		                "consistency proof has %zu hashes, size %llu to %llu needs %zu", n,
+		                (unsigned long long)old_size, (unsigned long long)new_size,
+		                consistency_len(old_size, new_size));
 
 	/* An old size that is a power of two: its root is the implicit first hash. */
 	if ((old_size & (old_size - 1)) == 0) {
@@ -155,11 +157,11 @@ int atr_verify_consistency(uint64_t old_size, uint64_t new_size, const atr_hash 
 		return atr__err(ATR_EINVALID, "consistency proof too short");
 	if (!hash_eq(&fr, old_root))
 		return atr__err(ATR_ETAMPER,
-				"consistency proof does not lead to the old root of size %llu",
-				(unsigned long long)old_size);
+		                "consistency proof does not lead to the old root of size %llu",
+		                (unsigned long long)old_size);
 	if (!hash_eq(&sr, new_root))
 		return atr__err(ATR_ETAMPER,
-				"consistency proof does not lead to the new root of size %llu",
-				(unsigned long long)new_size);
+		                "consistency proof does not lead to the new root of size %llu",
+		                (unsigned long long)new_size);
 	return 0;
 }

@@ -1,0 +1,244 @@
+/*
+ * The agentrail program: global options, then a git-style table of
+ * subcommands, each in its own cmd_*.c. Exit codes: 0 ok, 1 failure,
+ * 64 usage error; verify answers 0 OK, 1 tampered, 2 unanchored, 3 error.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define STORE_HELP                                                                                 \
+	"  --store URI            the log: a path or sqlite:PATH (default: $AGENTRAIL_STORE,\n"    \
+	"                         else $XDG_DATA_HOME/agentrail/agentrail.db)\n"                   \
+	"  -h, --help             show this help\n"
+
+static const struct cli_cmd commands[] = {
+    {"record", cmd_record, "append one event to the log",
+     "agentrail record [--store URI] --type TYPE --actor ACTOR [FIELD OPTIONS] "
+     "[--quiet|--print-json]\n"
+     "   or: agentrail record [--store URI] --json TEXT|- [--quiet|--print-json]\n"
+     "\n"
+     "Append one event (DESIGN.md section 2) and print its seq and event id once it is durable.\n"
+     "Re-sending an event with the same event_id and content answers the original seq.\n"
+     "\n"
+     "  --json TEXT|-          the whole event as JSON text ('-' reads standard input);\n"
+     "                         cannot be combined with field options\n"
+     "  --type TYPE            event type (task_submit, llm_call, tool_call, command, decision, "
+     "x_...)\n"
+     "  --actor NAME           the user or agent that acted\n"
+     "  --target TEXT          what it acted on: a path, tool name, command line\n"
+     "  --reason TEXT          why (required for decision-level events)\n"
+     "  --outcome TEXT         success, partial, failure, error, ...\n"
+     "  --exit-code N          the exit code of a command\n"
+     "  --session ID           session_id\n"
+     "  --trace ID             trace_id\n"
+     "  --run ID               run_id\n"
+     "  --job ID               job_id\n"
+     "  --step N               step number\n"
+     "  --model NAME           model\n"
+     "  --user ID              user_id: who initiated the task\n"
+     "  --agent ID             agent_id\n"
+     "  --parent EVENT_ID      parent_event_id\n"
+     "  --ts TIME              when it happened, RFC 3339 (default: now)\n"
+     "  --event-id UUID        idempotency key (default: a fresh UUIDv7)\n"
+     "  --input-tokens N       usage.input_tokens\n"
+     "  --output-tokens N      usage.output_tokens\n"
+     "  --cost-micro-usd N     usage.cost_micro_usd\n"
+     "  --policy-rule ID       policy.rule_id\n"
+     "  --policy-snapshot ID   policy.snapshot\n"
+     "  --policy-decision D    policy.decision: ALLOW, DENY or REQUIRE_APPROVAL\n"
+     "  --approval-id ID       approval.id\n"
+     "  --approval-resolution R approval.resolution: pending, approved or rejected\n"
+     "  --approval-by NAME     approval.resolved_by\n"
+     "  --detail JSON          the detail object (free-form JSON)\n"
+     "  -q, --quiet            print nothing on success\n"
+     "  --print-json           print "
+     "{\"seq\":N,\"event_id\":\"...\",\"duplicate\":false}\n" STORE_HELP},
+    {"import", cmd_import, "append events from a JSONL file",
+     "agentrail import [--store URI] [--format auto|agentrail|trail|steps] [--quiet] FILE|-\n"
+     "\n"
+     "Append one event per line, in atomic batches of 1000. Each line is an agentrail event\n"
+     "or one of two foreign shapes, detected per line unless --format says:\n"
+     "  trail: {timestamp, trace_id, level, actor, action, target, detail}\n"
+     "  steps: {event_id, session_id, agent_id, timestamp, event_type, content, step_number,\n"
+     "          model_id, system_prompt_hash}\n"
+     "Lines without an event_id get one derived from SHA-256 of the line, so importing the\n"
+     "same file again appends nothing (the events are reported as duplicates). The first bad\n"
+     "line stops the import; nothing from its batch is appended.\n"
+     "\n"
+     "  --format F             auto (default), agentrail, trail or steps\n"
+     "  -q, --quiet            no summary line\n" STORE_HELP},
+    {"trail", cmd_trail, "show the timeline of a session, trace, run or job",
+     "agentrail trail [--store URI] (--session ID | --trace ID | --run ID | --job ID) [--json]\n"
+     "\n"
+     "One line per record in seq order: time, seq, type, actor, target, outcome, reason,\n"
+     "token usage; a record is indented under its parent when the parent is in the trail.\n"
+     "\n"
+     "  --session ID           records with this session_id\n"
+     "  --trace ID             records with this trace_id\n"
+     "  --run ID               records with this run_id\n"
+     "  --job ID               records with this job_id\n"
+     "  --json                 one JSON array of records\n" STORE_HELP},
+    {"query", cmd_query, "find records by type, actor, time, id, ...",
+     "agentrail query [--store URI] [FILTERS] [--limit N] [--desc] [--json|--count]\n"
+     "\n"
+     "All filters must hold. Output: one line per record, JSONL with --json, or the count.\n"
+     "\n"
+     "  --type TYPE            exact event type\n"
+     "  --actor NAME           exact actor\n"
+     "  --level LEVEL          pipeline, agent or decision\n"
+     "  --trace ID             trace_id\n"
+     "  --session ID           session_id\n"
+     "  --run ID               run_id\n"
+     "  --job ID               job_id\n"
+     "  --event-id UUID        one event\n"
+     "  --target-prefix TEXT   target starts with TEXT\n"
+     "  --since TIME           ts >= TIME (RFC 3339)\n"
+     "  --until TIME           ts < TIME (RFC 3339)\n"
+     "  --from-seq N           seq >= N\n"
+     "  --to-seq N             seq < N\n"
+     "  --limit N              at most N records\n"
+     "  --desc                 newest first\n"
+     "  --json                 one JSON object per line\n"
+     "  --count                print only the number of matching records\n" STORE_HELP},
+    {"export", cmd_export, "write the whole log as a verifiable JSONL file",
+     "agentrail export [--store URI] [--out FILE]\n"
+     "\n"
+     "One line per record ({\"record\":...,\"leaf_hash\":...,\"detail\":...,\"salt\":...}) and a\n"
+     "last tree_head line. The file verifies on its own: agentrail verify --export FILE.\n"
+     "\n"
+     "  -o, --out FILE         write to FILE (atomically: FILE.tmp, fsync, rename) instead of\n"
+     "                         standard output\n" STORE_HELP},
+    {"verify", cmd_verify, "check every record, payload and tree hash",
+     "agentrail verify [--store URI] [--export FILE|-] [--json]\n"
+     "\n"
+     "Stream the whole log (or an export file) and report every finding, then the status.\n"
+     "Exit status: 0 OK, 1 TAMPERED/TRUNCATED/FORKED, 2 UNANCHORED (consistent, but no\n"
+     "signed checkpoint vouches for it), 3 ERROR, 64 usage error.\n"
+     "\n"
+     "  --export FILE|-        verify an export file instead of the store\n"
+     "  --json                 one JSON object: status, records, size, root_hash, erased,\n"
+     "                         first_bad_seq, findings\n" STORE_HELP},
+    {"root", cmd_root, "print the Merkle root of the log",
+     "agentrail root [--store URI] [--size N] [--json]\n"
+     "\n"
+     "  --size N               the root of the first N records (default: all)\n"
+     "  --json                 {\"size\":N,\"root_hash\":\"...\"}\n" STORE_HELP},
+    {"prove", cmd_prove, "print an inclusion or consistency proof",
+     "agentrail prove [--store URI] SEQ [--size N] [--json]\n"
+     "   or: agentrail prove [--store URI] --consistency OLD NEW [--json]\n"
+     "\n"
+     "Inclusion: the leaf hash of record SEQ, the root of the tree of size N and the audit\n"
+     "path, one hash per line. Consistency: the roots of both sizes and the path proving the\n"
+     "smaller tree is a prefix of the larger. Each proof is checked before it is printed.\n"
+     "\n"
+     "  --size N               tree size for an inclusion proof (default: the log size)\n"
+     "  --consistency          prove that size OLD is a prefix of size NEW\n"
+     "  --json                 one JSON object\n" STORE_HELP},
+    {"bench", cmd_bench, "measure ingest and verify throughput",
+     "agentrail bench ingest [--events N] [--batch B] [--store URI] [--keep]\n"
+     "   or: agentrail bench verify [--store URI] [--events N]\n"
+     "\n"
+     "ingest: append N synthetic tool_call events in durable batches of B, timing only the\n"
+     "appends. verify: time a full verification (of a fresh store of N events unless --store).\n"
+     "Prints one JSON line. Without --store a temporary store is used and removed.\n"
+     "\n"
+     "  --events N             events to append (ingest default 10000, verify default 200000)\n"
+     "  --batch B              events per batch (default 1000)\n"
+     "  --keep                 keep the temporary store and print its path on stderr\n" STORE_HELP},
+    {"demo", cmd_demo, "record a small example pipeline and show its trail",
+     "agentrail demo [--store URI]\n"
+     "\n"
+     "Record a realistic pipeline with fresh ids (task, session, model call, tools, a policy\n"
+     "decision, an approval, the outcome), then print its trail and the verify "
+     "status.\n" STORE_HELP},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void main_help(FILE *out)
+{
+	fputs("usage: agentrail [--store URI] COMMAND [OPTIONS]\n"
+	      "       agentrail COMMAND --help\n"
+	      "\n"
+	      "A tamper-evident audit log for AI agents.\n"
+	      "\n"
+	      "commands:\n",
+	      out);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n"
+	      "global options (also accepted after the command name):\n"
+	      "  --store URI   the log: a path or sqlite:PATH (default: $AGENTRAIL_STORE, else\n"
+	      "                $XDG_DATA_HOME/agentrail/agentrail.db)\n"
+	      "  -h, --help    show this help\n"
+	      "  -V, --version print the version\n"
+	      "\n"
+	      "exit status: 0 ok, 1 failure, 64 usage error (verify: 0 OK, 1 TAMPERED,\n"
+	      "2 UNANCHORED, 3 ERROR)\n",
+	      out);
+}
+
+static const struct cli_cmd *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {0};
+	const struct cli_cmd *cmd;
+	int i;
+
+	cli.store = getenv("AGENTRAIL_STORE");
+	if (cli.store && !*cli.store)
+		cli.store = NULL;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			main_help(stdout);
+			return cli_finish_stdout(CLI_OK);
+		} else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+			printf("agentrail %s\n", atr_version());
+			return cli_finish_stdout(CLI_OK);
+		} else if (strcmp(a, "--store") == 0) {
+			if (i + 1 >= argc)
+				return cli_usage(&cli, "option '--store' requires an argument");
+			cli.store = argv[++i];
+			cli.store_option = 1;
+		} else if (strncmp(a, "--store=", 8) == 0) {
+			cli.store = a + 8;
+			cli.store_option = 1;
+		} else {
+			return cli_usage(&cli, "unknown option '%s'", a);
+		}
+	}
+	if (i >= argc) {
+		main_help(stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[i], "help") == 0) {
+		if (i + 1 < argc) {
+			cmd = find_command(argv[i + 1]);
+			if (!cmd)
+				return cli_usage(&cli, "unknown command '%s'", argv[i + 1]);
+			cli.cmd = cmd;
+			return cli_help(&cli);
+		}
+		main_help(stdout);
+		return cli_finish_stdout(CLI_OK);
+	}
+	cmd = find_command(argv[i]);
+	if (!cmd)
+		return cli_usage(&cli, "unknown command '%s'", argv[i]);
+	cli.cmd = cmd;
+	optind = 0; /* glibc: full re-initialization */
+	opterr = 0;
+	return cli_finish_stdout(cmd->fn(&cli, argc - i, argv + i));
+}

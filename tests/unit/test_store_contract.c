@@ -1,0 +1,925 @@
+/*
+ * The store contract: every backend behind the atr_store vtable must pass
+ * these tests. Add a backend to the 'backends' table; the tests that reach
+ * into SQLite itself (triggers, foreign files) are in a group of their own.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include <agentrail/log.h>
+#include <agentrail/sys/store.h>
+
+struct backend {
+	const char *name;
+	int (*open)(atr_store **out, const char *path, unsigned flags);
+};
+
+static const struct backend backends[] = {
+    {"sqlite", atr_store_sqlite_open},
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static char tmpdir[512];
+
+static void mkdirs(const char *path)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(buf, 0700);
+			*p = '/';
+		}
+	}
+	mkdir(buf, 0700);
+}
+
+/* A fresh store location for one test: no file, no WAL, no shared memory. */
+static void fresh_path(char *out, size_t cap, const struct backend *be, const char *name)
+{
+	char side[640];
+
+	snprintf(out, cap, "%s/%s-%s-%ld.db", tmpdir, be->name, name, (long)getpid());
+	remove(out);
+	snprintf(side, sizeof(side), "%s-wal", out);
+	remove(side);
+	snprintf(side, sizeof(side), "%s-shm", out);
+	remove(side);
+}
+
+static atr_store *must_open(const struct backend *be, const char *path, unsigned flags)
+{
+	atr_store *st = NULL;
+	int rc = be->open(&st, path, flags);
+
+	if (rc != 0)
+		fail_msg("open '%s': %d %s", path, rc, atr_errmsg());
+	assert_non_null(st);
+	return st;
+}
+
+/* One generated record with everything it points to. */
+struct gen {
+	uint8_t id[16];
+	uint8_t hash[32];
+	uint8_t salt[32];
+	char record[128];
+	char detail[64];
+	atr_store_entry e;
+};
+
+static const char *const g_types[] = {"tool_call", "decision", "session_start", "x_custom"};
+static const char *const g_levels[] = {"agent", "decision", "pipeline", "decision"};
+static const char *const g_actors[] = {"alice", "bob", "agent-1"};
+static const char *const g_traces[] = {"trace-A", "trace-B"};
+static const char *const g_sessions[] = {"s1", "s2", "s3"};
+static const char *const g_targets[] = {"src/a%b.c", "src/a_b.c", "src/a*b.c", "src/a[b].c",
+                                        "src/aXb.c", "src/ab.c",  "SRC/A%B.C", "src/a",
+                                        NULL,        "\xff\xff",  "src/a\xff", "src/b"};
+
+#define NTARGETS (sizeof(g_targets) / sizeof(g_targets[0]))
+
+static void gen_id(uint8_t id[16], uint64_t seq, unsigned salt)
+{
+	memset(id, 0, 16);
+	id[0] = 0x01;
+	id[6] = 0x70;
+	for (int k = 0; k < 8; k++)
+		id[8 + k] = (uint8_t)(seq >> (8 * k));
+	id[7] = (uint8_t)salt;
+}
+
+static void gen_fill(struct gen *g, uint64_t seq)
+{
+	atr_store_entry *e = &g->e;
+
+	memset(g, 0, sizeof(*g));
+	gen_id(g->id, seq, 0);
+	memset(g->hash, (int)(seq & 0xff), sizeof(g->hash));
+	memset(g->salt, (int)(0x80 | (seq & 0x7f)), sizeof(g->salt));
+	snprintf(g->record, sizeof(g->record), "{\"seq\":%llu,\"type\":\"%s\"}",
+	         (unsigned long long)seq, g_types[seq % 4]);
+	snprintf(g->detail, sizeof(g->detail), "{\"n\":%llu}", (unsigned long long)seq);
+	e->seq = seq;
+	e->event_id = g->id;
+	e->content_hash = g->hash;
+	e->record = g->record;
+	e->record_len = strlen(g->record);
+	e->detail = g->detail;
+	e->detail_len = strlen(g->detail);
+	e->salt = g->salt;
+	e->type = g_types[seq % 4];
+	e->level = g_levels[seq % 4];
+	e->actor = g_actors[seq % 3];
+	e->trace_id = seq % 2 == 0 ? g_traces[(seq / 2) % 2] : NULL;
+	e->session_id = seq % 3 == 0 ? g_sessions[(seq / 3) % 3] : NULL;
+	e->run_id = seq % 5 == 0 ? "run-5" : NULL;
+	e->job_id = seq % 7 == 0 ? (seq % 14 == 0 ? "job-even" : "job-odd") : NULL;
+	e->target = g_targets[seq % NTARGETS];
+	e->ts_us = 1000000 + (int64_t)seq * 10;
+}
+
+/* Append records [from, to) in one write. */
+static void append(atr_store *st, uint64_t from, uint64_t to)
+{
+	size_t n = (size_t)(to - from);
+	struct gen *g = calloc(n ? n : 1, sizeof(*g));
+	atr_store_entry *e = calloc(n ? n : 1, sizeof(*e));
+	uint64_t size = 99;
+
+	assert_non_null(g);
+	assert_non_null(e);
+	assert_int_equal(st->write_begin(st, &size), 0);
+	assert_int_equal(size, from);
+	for (size_t i = 0; i < n; i++) {
+		gen_fill(&g[i], from + i);
+		e[i] = g[i].e;
+	}
+	assert_int_equal(st->put_records(st, e, n), 0);
+	assert_int_equal(st->write_commit(st, to), 0);
+	free(g);
+	free(e);
+}
+
+static uint64_t size_of(atr_store *st)
+{
+	uint64_t size = 12345;
+
+	assert_int_equal(st->size(st, &size), 0);
+	return size;
+}
+
+/* Run 'q' and collect the seqs (at most 'cap'); checks every row's bytes against the generator. */
+static size_t run_query(atr_store *st, const atr_query *q, uint64_t *seqs, size_t cap)
+{
+	atr_store_cursor *cur = NULL;
+	atr_store_row row;
+	size_t n = 0;
+	int rc;
+
+	rc = st->query_open(st, q, &cur);
+	if (rc != 0)
+		fail_msg("query_open: %d %s", rc, atr_errmsg());
+	while ((rc = st->query_next(cur, &row)) == 1) {
+		struct gen g;
+
+		gen_fill(&g, row.seq);
+		assert_int_equal(row.record_len, g.e.record_len);
+		assert_memory_equal(row.record, g.record, row.record_len);
+		if (row.detail) {
+			assert_int_equal(row.detail_len, g.e.detail_len);
+			assert_memory_equal(row.detail, g.detail, row.detail_len);
+			assert_non_null(row.salt);
+			assert_memory_equal(row.salt, g.salt, 32);
+		}
+		assert_true(n < cap);
+		seqs[n++] = row.seq;
+	}
+	assert_int_equal(rc, 0);
+	st->query_close(cur);
+	return n;
+}
+
+static int str_eq(const char *want, const char *have)
+{
+	return !want || (have && strcmp(want, have) == 0);
+}
+
+/* The reference: which of the first 'size' generated records 'q' selects, in order. */
+static size_t expect_query(uint64_t size, const atr_query *q, uint64_t *seqs, size_t cap)
+{
+	size_t n = 0;
+
+	for (uint64_t k = 0; k < size; k++) {
+		uint64_t seq = q->descending ? size - 1 - k : k;
+		struct gen g;
+		const atr_store_entry *e = &g.e;
+
+		gen_fill(&g, seq);
+		if (!str_eq(q->type, e->type) || !str_eq(q->actor, e->actor) ||
+		    !str_eq(q->level, e->level) || !str_eq(q->trace_id, e->trace_id) ||
+		    !str_eq(q->session_id, e->session_id) || !str_eq(q->run_id, e->run_id) ||
+		    !str_eq(q->job_id, e->job_id))
+			continue;
+		if (q->target_prefix && (!e->target || strncmp(e->target, q->target_prefix,
+		                                               strlen(q->target_prefix)) != 0))
+			continue;
+		if (q->event_id) {
+			char text[37];
+			const uint8_t *b = e->event_id;
+
+			snprintf(
+			    text, sizeof(text),
+			    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+			    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+			    b[11], b[12], b[13], b[14], b[15]);
+			if (strcasecmp(text, q->event_id) != 0)
+				continue;
+		}
+		if ((q->since_us && e->ts_us < q->since_us) ||
+		    (q->until_us && e->ts_us >= q->until_us))
+			continue;
+		if (seq < q->seq_from || (q->seq_to && seq >= q->seq_to))
+			continue;
+		if (q->limit && n >= q->limit)
+			break;
+		assert_true(n < cap);
+		seqs[n++] = seq;
+	}
+	return n;
+}
+
+#define LOG_SIZE 60
+
+static void check_query(atr_store *st, const atr_query *q)
+{
+	uint64_t want[LOG_SIZE], have[LOG_SIZE];
+	size_t nw = expect_query(LOG_SIZE, q, want, LOG_SIZE);
+	size_t nh = run_query(st, q, have, LOG_SIZE);
+
+	assert_int_equal(nh, nw);
+	for (size_t i = 0; i < nw; i++)
+		assert_int_equal(have[i], want[i]);
+}
+
+/* Exact seqs, written out, for a few queries: the reference must not hide a shared mistake. */
+static void check_seqs(atr_store *st, const atr_query *q, const uint64_t *want, size_t n)
+{
+	uint64_t have[LOG_SIZE];
+	size_t nh = run_query(st, q, have, LOG_SIZE);
+
+	assert_int_equal(nh, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(have[i], want[i]);
+}
+
+/* ---------------------------------------------------------------- contract tests */
+
+static void t_create_reopen(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st;
+
+	fresh_path(path, sizeof(path), be, "create");
+	st = must_open(be, path, 0);
+	assert_string_equal(st->name, be->name);
+	assert_int_equal(st->version, ATR_STORE_VERSION);
+	assert_int_equal(size_of(st), 0);
+	st->free(st);
+	st = must_open(be, path, ATR_OPEN_NOCREATE);
+	assert_int_equal(size_of(st), 0);
+	st->free(st);
+	st = must_open(be, path, ATR_OPEN_READONLY);
+	assert_int_equal(size_of(st), 0);
+	st->free(st);
+}
+
+static void t_missing(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st = (atr_store *)1;
+
+	fresh_path(path, sizeof(path), be, "missing");
+	assert_int_equal(be->open(&st, path, ATR_OPEN_READONLY), ATR_ENOTFOUND);
+	assert_null(st);
+	assert_non_null(strstr(atr_errmsg(), "does not exist"));
+	assert_int_equal(be->open(&st, path, ATR_OPEN_NOCREATE), ATR_ENOTFOUND);
+	assert_null(st);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void t_parent_dirs(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st;
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/nested-%ld/a/b/store.db", tmpdir, (long)getpid());
+	st = must_open(be, path, 0);
+	append(st, 0, 1);
+	st->free(st);
+	*strrchr(path, '/') = '\0';
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+}
+
+static void t_durable(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st;
+	uint64_t seqs[LOG_SIZE];
+	atr_query q = {0};
+
+	fresh_path(path, sizeof(path), be, "durable");
+	st = must_open(be, path, 0);
+	append(st, 0, 10);
+	assert_int_equal(size_of(st), 10);
+	append(st, 10, 25);
+	assert_int_equal(size_of(st), 25);
+	st->free(st);
+	st = must_open(be, path, ATR_OPEN_NOCREATE);
+	assert_int_equal(size_of(st), 25);
+	assert_int_equal(run_query(st, &q, seqs, LOG_SIZE), 25);
+	for (int i = 0; i < 25; i++)
+		assert_int_equal(seqs[i], i);
+	append(st, 25, 26);
+	st->free(st);
+}
+
+static void t_abort(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st;
+	struct gen g[3];
+	atr_store_entry e[3];
+	atr_hash h[4];
+	atr_store_tile tile = {.level = 0, .index = 0, .width = 4, .hashes = h};
+	uint64_t size, seq, seqs[LOG_SIZE];
+	uint8_t ch[32];
+	unsigned width;
+	atr_query q = {0};
+
+	fresh_path(path, sizeof(path), be, "abort");
+	st = must_open(be, path, 0);
+	append(st, 0, 2);
+	memset(h, 0x11, sizeof(h));
+	assert_int_equal(st->write_begin(st, &size), 0);
+	assert_int_equal(size, 2);
+	for (int i = 0; i < 3; i++) {
+		gen_fill(&g[i], 2 + (uint64_t)i);
+		e[i] = g[i].e;
+	}
+	assert_int_equal(st->put_records(st, e, 3), 0);
+	assert_int_equal(st->put_tiles(st, &tile, 1), 0);
+	/* Inside the write, its own records and tiles are visible. */
+	assert_int_equal(st->find_event(st, g[1].id, &seq, ch), 0);
+	assert_int_equal(seq, 3);
+	assert_int_equal(st->get_tile(st, 0, 0, h, &width), 0);
+	st->write_abort(st);
+	assert_int_equal(size_of(st), 2);
+	assert_int_equal(st->find_event(st, g[1].id, &seq, ch), ATR_ENOTFOUND);
+	assert_int_equal(st->get_tile(st, 0, 0, h, &width), ATR_ENOTFOUND);
+	assert_int_equal(run_query(st, &q, seqs, LOG_SIZE), 2);
+
+	/* A failed put (a repeated event id) leaves nothing after the abort. */
+	assert_int_equal(st->write_begin(st, &size), 0);
+	assert_int_equal(size, 2);
+	gen_fill(&g[0], 2);
+	gen_fill(&g[1], 3);
+	memcpy(g[1].id, g[0].id, 16);
+	e[0] = g[0].e;
+	e[1] = g[1].e;
+	assert_int_equal(st->put_records(st, e, 2), ATR_ECONFLICT);
+	st->write_abort(st);
+	assert_int_equal(size_of(st), 2);
+	assert_int_equal(st->find_event(st, g[0].id, &seq, ch), ATR_ENOTFOUND);
+	assert_int_equal(run_query(st, &q, seqs, LOG_SIZE), 2);
+
+	/* A gap in seq is refused. */
+	assert_int_equal(st->write_begin(st, &size), 0);
+	gen_fill(&g[0], 5);
+	e[0] = g[0].e;
+	assert_int_equal(st->put_records(st, e, 1), ATR_EINVALID);
+	st->write_abort(st);
+
+	append(st, 2, 4);
+	assert_int_equal(size_of(st), 4);
+	st->free(st);
+}
+
+static void t_find_event(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st;
+	uint8_t id[16], ch[32];
+	uint64_t seq = 0;
+	struct gen g;
+
+	fresh_path(path, sizeof(path), be, "find");
+	st = must_open(be, path, 0);
+	append(st, 0, 20);
+	gen_fill(&g, 13);
+	assert_int_equal(st->find_event(st, g.id, &seq, ch), 0);
+	assert_int_equal(seq, 13);
+	assert_memory_equal(ch, g.hash, 32);
+	gen_id(id, 13, 1);
+	assert_int_equal(st->find_event(st, id, &seq, ch), ATR_ENOTFOUND);
+	gen_id(id, 20, 0);
+	assert_int_equal(st->find_event(st, id, &seq, ch), ATR_ENOTFOUND);
+	st->free(st);
+}
+
+static void t_tiles(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st;
+	atr_hash *a = calloc(ATR_TILE_WIDTH, sizeof(atr_hash));
+	atr_hash *b = calloc(ATR_TILE_WIDTH, sizeof(atr_hash));
+	uint64_t size;
+	unsigned width = 0;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	for (int i = 0; i < ATR_TILE_WIDTH; i++)
+		for (int k = 0; k < 32; k++)
+			a[i].b[k] = (uint8_t)(i * 7 + k);
+	fresh_path(path, sizeof(path), be, "tiles");
+	st = must_open(be, path, 0);
+	assert_int_equal(st->get_tile(st, 0, 0, b, &width), ATR_ENOTFOUND);
+
+	atr_store_tile t[3] = {
+	    {.level = 0, .index = 0, .width = 3, .hashes = a},
+	    {.level = 1, .index = 0, .width = 1, .hashes = a + 5},
+	    {.level = 0, .index = (uint64_t)1 << 40, .width = ATR_TILE_WIDTH, .hashes = a},
+	};
+	assert_int_equal(st->write_begin(st, &size), 0);
+	assert_int_equal(st->put_tiles(st, t, 3), 0);
+	assert_int_equal(st->write_commit(st, 0), 0);
+	assert_int_equal(st->get_tile(st, 0, 0, b, &width), 0);
+	assert_int_equal(width, 3);
+	assert_memory_equal(b, a, 3 * sizeof(atr_hash));
+	assert_int_equal(st->get_tile(st, 1, 0, b, &width), 0);
+	assert_int_equal(width, 1);
+	assert_memory_equal(b, a + 5, sizeof(atr_hash));
+	assert_int_equal(st->get_tile(st, 0, (uint64_t)1 << 40, b, &width), 0);
+	assert_int_equal(width, ATR_TILE_WIDTH);
+	assert_memory_equal(b, a, ATR_TILE_WIDTH * sizeof(atr_hash));
+	assert_int_equal(st->get_tile(st, 0, 1, b, &width), ATR_ENOTFOUND);
+	assert_int_equal(st->get_tile(st, 2, 0, b, &width), ATR_ENOTFOUND);
+
+	/* A partial tile grows: the row is replaced. */
+	t[0].width = 200;
+	assert_int_equal(st->write_begin(st, &size), 0);
+	assert_int_equal(st->put_tiles(st, t, 1), 0);
+	assert_int_equal(st->write_commit(st, 0), 0);
+	st->free(st);
+	st = must_open(be, path, ATR_OPEN_READONLY);
+	assert_int_equal(st->get_tile(st, 0, 0, b, &width), 0);
+	assert_int_equal(width, 200);
+	assert_memory_equal(b, a, 200 * sizeof(atr_hash));
+	st->free(st);
+	free(a);
+	free(b);
+}
+
+static void t_readonly(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st;
+	uint64_t size, seqs[LOG_SIZE];
+	atr_query q = {0};
+
+	fresh_path(path, sizeof(path), be, "readonly");
+	st = must_open(be, path, 0);
+	append(st, 0, 5);
+	st->free(st);
+	st = must_open(be, path, ATR_OPEN_READONLY);
+	assert_int_equal(size_of(st), 5);
+	assert_int_equal(run_query(st, &q, seqs, LOG_SIZE), 5);
+	assert_int_not_equal(st->write_begin(st, &size), 0);
+	st->free(st);
+}
+
+static atr_store *query_store(const struct backend *be, const char *name)
+{
+	char path[600];
+	atr_store *st;
+
+	fresh_path(path, sizeof(path), be, name);
+	st = must_open(be, path, 0);
+	append(st, 0, 25);
+	append(st, 25, LOG_SIZE);
+	return st;
+}
+
+static void t_query_single(void **state)
+{
+	const struct backend *be = *state;
+	atr_store *st = query_store(be, "qsingle");
+	static const uint64_t decisions[] = {1,  5,  9,  13, 17, 21, 25, 29,
+	                                     33, 37, 41, 45, 49, 53, 57};
+	static const uint64_t job_even[] = {0, 14, 28, 42, 56};
+	struct gen g;
+	char text[40];
+
+	check_query(st, &(atr_query){0});
+	check_seqs(st, &(atr_query){.type = "decision"}, decisions, 15);
+	check_seqs(st, &(atr_query){.job_id = "job-even"}, job_even, 5);
+	check_seqs(st, &(atr_query){.job_id = "job-even", .descending = 1},
+	           (const uint64_t[]){56, 42, 28, 14, 0}, 5);
+	check_query(st, &(atr_query){.type = "x_custom"});
+	check_query(st, &(atr_query){.type = "nothing"});
+	check_query(st, &(atr_query){.actor = "bob"});
+	check_query(st, &(atr_query){.level = "decision"});
+	check_query(st, &(atr_query){.level = "pipeline"});
+	check_query(st, &(atr_query){.trace_id = "trace-B"});
+	check_query(st, &(atr_query){.session_id = "s2"});
+	check_query(st, &(atr_query){.run_id = "run-5"});
+	check_query(st, &(atr_query){.job_id = "job-odd"});
+	check_query(st, &(atr_query){.since_us = 1000000 + 300});
+	check_query(st, &(atr_query){.until_us = 1000000 + 105});
+	check_query(st, &(atr_query){.since_us = 1000000 + 100, .until_us = 1000000 + 200});
+	check_seqs(st, &(atr_query){.since_us = 1000000 + 100, .until_us = 1000000 + 130},
+	           (const uint64_t[]){10, 11, 12}, 3);
+	check_seqs(st, &(atr_query){.seq_from = 57}, (const uint64_t[]){57, 58, 59}, 3);
+	check_seqs(st, &(atr_query){.seq_to = 2}, (const uint64_t[]){0, 1}, 2);
+	check_seqs(st, &(atr_query){.seq_from = 10, .seq_to = 13}, (const uint64_t[]){10, 11, 12},
+	           3);
+	check_query(st, &(atr_query){.seq_from = UINT64_MAX});
+	check_seqs(st, &(atr_query){.limit = 2}, (const uint64_t[]){0, 1}, 2);
+	check_seqs(st, &(atr_query){.limit = 2, .descending = 1}, (const uint64_t[]){59, 58}, 2);
+	check_query(st, &(atr_query){.limit = UINT64_MAX});
+
+	/* The event id, in lower and upper case. */
+	gen_fill(&g, 42);
+	snprintf(text, sizeof(text),
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", g.id[0],
+	         g.id[1], g.id[2], g.id[3], g.id[4], g.id[5], g.id[6], g.id[7], g.id[8], g.id[9],
+	         g.id[10], g.id[11], g.id[12], g.id[13], g.id[14], g.id[15]);
+	check_seqs(st, &(atr_query){.event_id = text}, (const uint64_t[]){42}, 1);
+	for (char *p = text; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+	check_seqs(st, &(atr_query){.event_id = text}, (const uint64_t[]){42}, 1);
+	check_query(st, &(atr_query){.event_id = "00000000-0000-0000-0000-000000000000"});
+
+	static const char *const bad[] = {"",
+	                                  "xyz",
+	                                  "0170000000-00-0000-0000-000000000000",
+	                                  "01700000-0000-0000-0000-00000000000g",
+	                                  "01700000-0000-0000-0000-0000000000000",
+	                                  "01700000-0000-0000-0000-00000000000"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		atr_store_cursor *cur = (atr_store_cursor *)1;
+
+		assert_int_equal(st->query_open(st, &(atr_query){.event_id = bad[i]}, &cur),
+		                 ATR_EINVALID);
+		assert_null(cur);
+	}
+	st->free(st);
+}
+
+static void t_query_target(void **state)
+{
+	const struct backend *be = *state;
+	atr_store *st = query_store(be, "qtarget");
+	static const char *const prefixes[] = {
+	    "src/a%",    "src/a_", "src/a*",   "src/a[",       "src/a", "src/", "src/a%b.c", "SRC",
+	    "src/a\xff", "\xff",   "\xff\xff", "\xff\xff\xff", "",      "s",    "src/ab",    "%",
+	    "_",         "*",      "["};
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		check_query(st, &(atr_query){.target_prefix = prefixes[i]});
+	/* Targets: seq % 12 == 0 "src/a%b.c", 1 "src/a_b.c", 2 "src/a*b.c", 3 "src/a[b].c". */
+	check_seqs(st, &(atr_query){.target_prefix = "src/a%"},
+	           (const uint64_t[]){0, 12, 24, 36, 48}, 5);
+	check_seqs(st, &(atr_query){.target_prefix = "src/a_"},
+	           (const uint64_t[]){1, 13, 25, 37, 49}, 5);
+	check_seqs(st, &(atr_query){.target_prefix = "src/a*"},
+	           (const uint64_t[]){2, 14, 26, 38, 50}, 5);
+	check_seqs(st, &(atr_query){.target_prefix = "src/a["},
+	           (const uint64_t[]){3, 15, 27, 39, 51}, 5);
+	check_seqs(st, &(atr_query){.target_prefix = "\xff"}, (const uint64_t[]){9, 21, 33, 45, 57},
+	           5);
+	st->free(st);
+}
+
+static void t_query_combined(void **state)
+{
+	const struct backend *be = *state;
+	atr_store *st = query_store(be, "qcombined");
+
+	check_query(st, &(atr_query){.type = "decision", .actor = "alice"});
+	check_seqs(st, &(atr_query){.type = "decision", .actor = "alice"},
+	           (const uint64_t[]){9, 21, 33, 45, 57}, 5);
+	check_query(st, &(atr_query){.level = "decision", .limit = 4, .descending = 1});
+	check_query(st, &(atr_query){.level = "decision", .seq_from = 10, .seq_to = 30});
+	check_query(st, &(atr_query){.trace_id = "trace-A", .since_us = 1000000 + 200, .limit = 3});
+	check_query(st, &(atr_query){.session_id = "s1", .actor = "alice", .descending = 1});
+	check_query(st, &(atr_query){.run_id = "run-5", .type = "tool_call", .seq_to = 50});
+	check_query(st, &(atr_query){.target_prefix = "src/a", .level = "agent", .limit = 5});
+	check_query(st, &(atr_query){.target_prefix = "src/a",
+	                             .type = "decision",
+	                             .descending = 1,
+	                             .seq_from = 5,
+	                             .seq_to = 55,
+	                             .limit = 2});
+	check_query(st, &(atr_query){.job_id = "job-odd", .trace_id = "trace-A"});
+	check_query(st, &(atr_query){.type = "tool_call",
+	                             .actor = "agent-1",
+	                             .level = "agent",
+	                             .trace_id = "trace-A",
+	                             .session_id = "s1",
+	                             .target_prefix = "src",
+	                             .since_us = 1,
+	                             .until_us = 1000000 + 590,
+	                             .seq_from = 1,
+	                             .seq_to = 59,
+	                             .limit = 10,
+	                             .descending = 1});
+	st->free(st);
+}
+
+/* A cursor keeps its snapshot while the same handle, and another one, append. */
+static void t_snapshot(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *a, *b;
+	atr_store_cursor *ca, *cb;
+	atr_store_row row;
+	uint64_t seqs[LOG_SIZE];
+	int n;
+
+	fresh_path(path, sizeof(path), be, "snapshot");
+	a = must_open(be, path, 0);
+	b = must_open(be, path, 0);
+	append(a, 0, 10);
+	assert_int_equal(b->query_open(b, &(atr_query){0}, &cb), 0);
+	assert_int_equal(a->query_open(a, &(atr_query){0}, &ca), 0);
+	assert_int_equal(b->query_next(cb, &row), 1);
+	assert_int_equal(row.seq, 0);
+	append(a, 10, 20);
+	assert_int_equal(size_of(b), 20);
+	n = 1;
+	while (b->query_next(cb, &row) == 1)
+		assert_int_equal(row.seq, (uint64_t)n++);
+	assert_int_equal(n, 10);
+	b->query_close(cb);
+	n = 0;
+	while (a->query_next(ca, &row) == 1)
+		assert_int_equal(row.seq, (uint64_t)n++);
+	assert_int_equal(n, 10);
+	a->query_close(ca);
+	assert_int_equal(run_query(b, &(atr_query){0}, seqs, LOG_SIZE), 20);
+
+	/* Two cursors open on one handle at once. */
+	assert_int_equal(a->query_open(a, &(atr_query){.limit = 3}, &ca), 0);
+	assert_int_equal(a->query_open(a, &(atr_query){.descending = 1, .limit = 3}, &cb), 0);
+	assert_int_equal(a->query_next(ca, &row), 1);
+	assert_int_equal(row.seq, 0);
+	assert_int_equal(a->query_next(cb, &row), 1);
+	assert_int_equal(row.seq, 19);
+	a->query_close(cb);
+	a->query_close(ca);
+	a->free(a);
+	b->free(b);
+}
+
+static void t_two_writers(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *a, *b;
+
+	fresh_path(path, sizeof(path), be, "writers");
+	a = must_open(be, path, 0);
+	b = must_open(be, path, 0);
+	append(a, 0, 5);
+	append(b, 5, 9);
+	append(a, 9, 12);
+	append(b, 12, 13);
+	assert_int_equal(size_of(a), 13);
+	assert_int_equal(size_of(b), 13);
+	a->free(a);
+	b->free(b);
+}
+
+struct holder {
+	atr_store *st;
+	int rc;
+	uint64_t size;
+};
+
+static void *second_writer(void *arg)
+{
+	struct holder *h = arg;
+
+	h->rc = h->st->write_begin(h->st, &h->size);
+	if (h->rc == 0)
+		h->st->write_abort(h->st);
+	return NULL;
+}
+
+/* A writer waits for the other's write lock, then sees what it committed. */
+static void t_writer_waits(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *a, *b;
+	struct gen g;
+	struct holder h = {0};
+	pthread_t thread;
+	uint64_t size;
+
+	fresh_path(path, sizeof(path), be, "waits");
+	a = must_open(be, path, 0);
+	b = must_open(be, path, 0);
+	assert_int_equal(a->write_begin(a, &size), 0);
+	gen_fill(&g, 0);
+	assert_int_equal(a->put_records(a, &g.e, 1), 0);
+	h.st = b;
+	assert_int_equal(pthread_create(&thread, NULL, second_writer, &h), 0);
+	usleep(200 * 1000);
+	assert_int_equal(a->write_commit(a, 1), 0);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(h.rc, 0);
+	assert_int_equal(h.size, 1);
+	a->free(a);
+	b->free(b);
+}
+
+/* ---------------------------------------------------------------- sqlite only */
+
+static void t_sqlite_triggers(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st;
+	sqlite3 *db;
+	uint64_t seqs[LOG_SIZE];
+	atr_store_cursor *cur;
+	atr_store_row row;
+
+	fresh_path(path, sizeof(path), be, "triggers");
+	st = must_open(be, path, 0);
+	append(st, 0, 6);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE records SET actor = 'mallory' WHERE seq = 2",
+	                                  NULL, NULL, NULL),
+	                     SQLITE_OK);
+	assert_non_null(strstr(sqlite3_errmsg(db), "append-only"));
+	assert_int_not_equal(
+	    sqlite3_exec(db, "DELETE FROM records WHERE seq = 5", NULL, NULL, NULL), SQLITE_OK);
+	assert_non_null(strstr(sqlite3_errmsg(db), "append-only"));
+	assert_int_not_equal(
+	    sqlite3_exec(db, "UPDATE payloads SET detail = x'00' WHERE seq = 1", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_not_equal(
+	    sqlite3_exec(db, "UPDATE meta SET value = 1 WHERE key = 'size'", NULL, NULL, NULL),
+	    SQLITE_OK);
+	/* Erasure: the payload goes, the record stays. */
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM payloads WHERE seq = 3", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(size_of(st), 6);
+	assert_int_equal(run_query(st, &(atr_query){0}, seqs, LOG_SIZE), 6);
+	assert_int_equal(st->query_open(st, &(atr_query){.seq_from = 3, .limit = 2}, &cur), 0);
+	assert_int_equal(st->query_next(cur, &row), 1);
+	assert_int_equal(row.seq, 3);
+	assert_non_null(row.record);
+	assert_null(row.detail);
+	assert_null(row.salt);
+	assert_int_equal(st->query_next(cur, &row), 1);
+	assert_int_equal(row.seq, 4);
+	assert_non_null(row.detail);
+	assert_int_equal(st->query_next(cur, &row), 0);
+	st->query_close(cur);
+	st->free(st);
+}
+
+static void t_sqlite_foreign(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st = NULL;
+	sqlite3 *db;
+	FILE *f;
+
+	/* Another application's database is refused and left as it was. */
+	fresh_path(path, sizeof(path), be, "foreign");
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "CREATE TABLE t (x); INSERT INTO t VALUES (1)", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(be->open(&st, path, 0), ATR_EINVALID);
+	assert_null(st);
+	assert_non_null(strstr(atr_errmsg(), "not an agentrail store"));
+	assert_non_null(strstr(atr_errmsg(), path));
+	assert_int_equal(be->open(&st, path, ATR_OPEN_READONLY), ATR_EINVALID);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	{
+		sqlite3_stmt *stmt;
+
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL),
+		                 SQLITE_OK);
+		assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "delete");
+		sqlite3_finalize(stmt);
+	}
+	sqlite3_close(db);
+
+	/* Not a database at all. */
+	fresh_path(path, sizeof(path), be, "garbage");
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 200; i++)
+		fputs("this is not a database file at all. ", f);
+	fclose(f);
+	assert_int_equal(be->open(&st, path, 0), ATR_EINVALID);
+	assert_null(st);
+	assert_non_null(strstr(atr_errmsg(), "not an agentrail store"));
+
+	/* A newer schema than this build knows. */
+	fresh_path(path, sizeof(path), be, "newer");
+	st = must_open(be, path, 0);
+	st->free(st);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = NULL;
+	assert_int_equal(be->open(&st, path, 0), ATR_EUNSUPPORTED);
+	assert_null(st);
+}
+
+static void t_sqlite_bad_tile(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st;
+	sqlite3 *db;
+	atr_hash h[ATR_TILE_WIDTH];
+	unsigned width;
+
+	fresh_path(path, sizeof(path), be, "badtile");
+	st = must_open(be, path, 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db,
+	                 "INSERT INTO tiles VALUES (0, 0, zeroblob(33)),"
+	                 " (0, 1, zeroblob(0)), (0, 2, zeroblob(257 * 32)), (0, 3, 'text')",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	for (uint64_t i = 0; i < 4; i++) {
+		assert_int_equal(st->get_tile(st, 0, i, h, &width), ATR_ETAMPER);
+		assert_non_null(strstr(atr_errmsg(), "malformed"));
+	}
+	st->free(st);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static struct CMUnitTest contract_tests[] = {
+    cmocka_unit_test(t_create_reopen),  cmocka_unit_test(t_missing),
+    cmocka_unit_test(t_parent_dirs),    cmocka_unit_test(t_durable),
+    cmocka_unit_test(t_abort),          cmocka_unit_test(t_find_event),
+    cmocka_unit_test(t_tiles),          cmocka_unit_test(t_readonly),
+    cmocka_unit_test(t_query_single),   cmocka_unit_test(t_query_target),
+    cmocka_unit_test(t_query_combined), cmocka_unit_test(t_snapshot),
+    cmocka_unit_test(t_two_writers),    cmocka_unit_test(t_writer_waits),
+};
+
+static struct CMUnitTest sqlite_tests[] = {
+    cmocka_unit_test(t_sqlite_triggers),
+    cmocka_unit_test(t_sqlite_foreign),
+    cmocka_unit_test(t_sqlite_bad_tile),
+};
+
+int main(void)
+{
+	const char *env = getenv("ATR_TEST_TMP");
+	int failed = 0;
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s", env && *env ? env : "/tmp/agentrail-test");
+	mkdirs(tmpdir);
+	for (size_t b = 0; b < sizeof(backends) / sizeof(backends[0]); b++) {
+		char name[64];
+
+		for (size_t i = 0; i < sizeof(contract_tests) / sizeof(contract_tests[0]); i++)
+			contract_tests[i].initial_state = (void *)&backends[b];
+		snprintf(name, sizeof(name), "store contract: %s", backends[b].name);
+		failed += _cmocka_run_group_tests(
+		    name, contract_tests, sizeof(contract_tests) / sizeof(contract_tests[0]), NULL,
+		    NULL);
+	}
+	for (size_t i = 0; i < sizeof(sqlite_tests) / sizeof(sqlite_tests[0]); i++)
+		sqlite_tests[i].initial_state = (void *)&backends[0];
+	failed += cmocka_run_group_tests_name("store: sqlite only", sqlite_tests, NULL, NULL);
+	return failed;
+}
