@@ -454,7 +454,7 @@ static void clear_batch(struct importer *im)
 	im->bytes = 0;
 }
 
-/* Which batch item the library's message is about: "event N: ..." or its event id. */
+/* Which batch item the library's message is about ("event N: ..."). */
 static size_t bad_item(struct importer *im, const char **msg)
 {
 	const char *m = *msg;
@@ -469,12 +469,7 @@ static size_t bad_item(struct importer *im, const char **msg)
 			return (size_t)k;
 		}
 	}
-	if (im->n == 1)
-		return 0;
-	for (size_t i = 0; i < im->n; i++)
-		if (im->items[i].id[0] && strcasestr(m, im->items[i].id))
-			return i;
-	return im->n;
+	return im->n == 1 ? 0 : im->n;
 }
 
 /* Append the batch. On failure say which line and why; nothing of it is appended. */

@@ -251,11 +251,14 @@ static int check_ids(atr_store *st, const struct atr__event *evs, size_t n, uint
 		if (rc == ATR_ENOTFOUND) {
 			rc = 0;
 		} else if (rc == 0) {
-			if (memcmp(hash, evs[i].content_hash, 32))
+			if (memcmp(hash, evs[i].content_hash, 32)) {
 				rc = atr__err(ATR_ECONFLICT,
 					      "event_id '%s' is already logged at seq %llu with "
 					      "different content",
 					      evs[i].id_text, (unsigned long long)seq);
+				if (n > 1)
+					atr__err_prefix(rc, "event %zu", i);
+			}
 			dup[i] = seq + 1;
 		}
 	}

@@ -5,6 +5,7 @@
  * commitment and finally the root. O(n) hashing, O(log n) memory.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,66 +136,84 @@ static int note_missing(struct checker *c, uint64_t upto,
 	return 0;
 }
 
-/*
- * Check one record found at position 'pos'. 'stored' is the leaf hash the
- * tree (or the export line) holds for it, NULL if unknown.
- */
-static int check_record(struct checker *c, uint64_t pos, const char *rec, size_t len,
-			const atr_hash *stored, const char *detail, size_t dlen,
-			const uint8_t *salt)
+/* What hashing one record tells, before it is placed in order (thread-safe). */
+struct hashed {
+	atr_hash leaf;
+	uint64_t seq;
+	int seq_ok;        /* the record carries a valid seq */
+	int commit_ok;     /* ... and a 64-digit detail_commit */
+	int payload;       /* 0 matches, 1 changed, 2 erased */
+};
+
+static void hash_record(struct hashed *h, const char *rec, size_t len, const char *detail,
+			size_t dlen, const uint8_t *salt)
 {
-	unsigned long long p = (unsigned long long)pos;
 	const char *commit_hex;
 	size_t commit_len;
-	uint64_t seq;
-	atr_hash leaf;
+	uint8_t got[32];
+	char hex[65];
+
+	atr_leaf_hash(&h->leaf, rec, len);
+	h->seq_ok = atr__json_member_u64(rec, len, "seq", &h->seq) == 0;
+	h->commit_ok = atr__json_member_str(rec, len, "detail_commit", &commit_hex,
+					    &commit_len) == 0 &&
+		       commit_len == 64;
+	h->payload = 2;
+	if (!h->commit_ok || !detail || !salt)
+		return;
+	/* Compare in hex: the record holds lower-case hex, and encoding is cheaper than parsing. */
+	atr__sha256(got, salt, 32, detail, dlen, NULL, 0);
+	atr__hex(hex, got, 32);
+	h->payload = memcmp(hex, commit_hex, 64) != 0;
+}
+
+/*
+ * Place one hashed record found at position 'pos' and report what is wrong
+ * with it. 'stored' is the leaf hash the tree (or the export line) holds for
+ * it, NULL if unknown. 'bytes' is what was hashed.
+ */
+static int place_record(struct checker *c, uint64_t pos, const struct hashed *h,
+			const atr_hash *stored, size_t bytes)
+{
+	unsigned long long p = (unsigned long long)pos;
 	int rc;
 
 	c->res->records++;
-	c->res->bytes += len + (detail ? dlen : 0);
-	atr_leaf_hash(&leaf, rec, len);
-	if ((rc = atr__edge_append(c->edge, &leaf)) < 0)
+	c->res->bytes += bytes;
+	if ((rc = atr__edge_append(c->edge, &h->leaf)) < 0)
 		return rc;
 	atr__edge_clear_pending(c->edge);
 	c->next = pos + 1;
 
-	if (atr__json_member_u64(rec, len, "seq", &seq) != 0) {
+	if (!h->seq_ok)
 		report(c, ATR_FINDING_MALFORMED, 1, pos, "record %llu has no valid 'seq'", p);
-		return 0;
-	}
-	if (seq != pos) {
+	else if (h->seq != pos)
 		report(c, ATR_FINDING_REORDERED, 1, pos,
 		       "record stored at seq %llu carries seq %llu: records were moved", p,
-		       (unsigned long long)seq);
-		return 0;
-	}
-	if (stored && memcmp(stored->b, leaf.b, sizeof(leaf.b))) {
+		       (unsigned long long)h->seq);
+	else if (stored && memcmp(stored->b, h->leaf.b, sizeof(h->leaf.b)))
 		report(c, ATR_FINDING_RECORD_CHANGED, 1, pos,
 		       "record %llu changed: its bytes do not hash to the leaf in the tree", p);
-		return 0;
-	}
-	if (atr__json_member_str(rec, len, "detail_commit", &commit_hex, &commit_len) != 0 ||
-	    commit_len != 64) {
+	else if (!h->commit_ok)
 		report(c, ATR_FINDING_MALFORMED, 1, pos, "record %llu has no valid 'detail_commit'",
 		       p);
-		return 0;
-	}
-	if (!detail || !salt) {
+	else if (h->payload == 2)
 		report(c, ATR_FINDING_PAYLOAD_ERASED, 1, pos,
 		       "record %llu: payload erased (the record itself is intact)", p);
-		return 0;
-	}
-	uint8_t want[32], got[32];
-	char hex[65];
-
-	memcpy(hex, commit_hex, 64);
-	hex[64] = '\0';
-	atr__sha256(got, salt, 32, detail, dlen, NULL, 0);
-	if (atr__unhex(want, 32, hex) != 0 || memcmp(want, got, 32)) {
+	else if (h->payload == 1)
 		report(c, ATR_FINDING_PAYLOAD_CHANGED, 1, pos,
 		       "record %llu: payload changed: detail does not match detail_commit", p);
-	}
 	return 0;
+}
+
+static int check_record(struct checker *c, uint64_t pos, const char *rec, size_t len,
+			const atr_hash *stored, const char *detail, size_t dlen,
+			const uint8_t *salt)
+{
+	struct hashed h;
+
+	hash_record(&h, rec, len, detail, dlen, salt);
+	return place_record(c, pos, &h, stored, len + (detail ? dlen : 0));
 }
 
 /* Compare the recomputed root with the one the store or export vouches for. */
@@ -250,16 +269,118 @@ static int stored_leaf(void *ctx, uint64_t seq, atr_hash *out)
 	return 0;
 }
 
+/*
+ * Store verification is pipelined over two threads: while a worker hashes
+ * one chunk of records, this thread reads the next from the store; then the
+ * hashed chunk is placed in order. Memory stays bounded by two chunks.
+ */
+#define CHUNK_ROWS 1024
+#define CHUNK_BYTES (8u << 20)
+
+struct chunk {
+	size_t n;
+	struct {
+		uint64_t seq;
+		size_t rec, rlen, det, dlen;
+		int has_payload;
+		uint8_t salt[32];
+	} row[CHUNK_ROWS];
+	struct hashed h[CHUNK_ROWS];
+	char *buf;
+	size_t len, cap;
+};
+
+static int chunk_put(struct chunk *k, const char *p, size_t n, size_t *off)
+{
+	if (k->len + n > k->cap) {
+		size_t cap = k->cap ? k->cap : (1u << 20);
+		char *b;
+
+		while (cap < k->len + n)
+			cap *= 2;
+		if (!(b = realloc(k->buf, cap)))
+			return atr__err(ATR_ENOMEM, "out of memory");
+		k->buf = b;
+		k->cap = cap;
+	}
+	memcpy(k->buf + k->len, p, n);
+	*off = k->len;
+	k->len += n;
+	return 0;
+}
+
+/* Read up to one chunk of rows; answers the row count (0 at the end) or a status. */
+static int chunk_fill(struct chunk *k, atr_store *st, atr_store_cursor *cur)
+{
+	atr_store_row r;
+	int rc = 0;
+
+	k->n = 0;
+	k->len = 0;
+	while (k->n < CHUNK_ROWS && k->len < CHUNK_BYTES && (rc = st->query_next(cur, &r)) > 0) {
+		size_t i = k->n++;
+
+		k->row[i].seq = r.seq;
+		k->row[i].rlen = r.record_len;
+		k->row[i].has_payload = r.detail && r.salt;
+		k->row[i].dlen = k->row[i].has_payload ? r.detail_len : 0;
+		if ((rc = chunk_put(k, r.record, r.record_len, &k->row[i].rec)) < 0 ||
+		    (k->row[i].has_payload &&
+		     (rc = chunk_put(k, r.detail, r.detail_len, &k->row[i].det)) < 0))
+			return rc;
+		if (k->row[i].has_payload)
+			memcpy(k->row[i].salt, r.salt, 32);
+	}
+	return rc < 0 ? rc : (int)k->n;
+}
+
+static void *chunk_hash(void *arg)
+{
+	struct chunk *k = arg;
+
+	for (size_t i = 0; i < k->n; i++) {
+		int pl = k->row[i].has_payload;
+
+		hash_record(&k->h[i], k->buf + k->row[i].rec, k->row[i].rlen,
+			    pl ? k->buf + k->row[i].det : NULL, k->row[i].dlen,
+			    pl ? k->row[i].salt : NULL);
+	}
+	return NULL;
+}
+
+/* Place a hashed chunk's records in order against the stored tree. */
+static int chunk_place(struct checker *c, struct chunk *k, struct leaves *lv)
+{
+	int rc;
+
+	for (size_t i = 0; i < k->n; i++) {
+		uint64_t seq = k->row[i].seq;
+		atr_hash leaf;
+
+		if (seq > c->next && (rc = note_missing(c, seq, stored_leaf, lv)) < 0)
+			return rc;
+		if (stored_leaf(lv, seq, &leaf) < 0) {
+			report(c, ATR_FINDING_TREE_MISMATCH, 1, seq,
+			       "the tree has no leaf for record %llu", (unsigned long long)seq);
+			leaf = (atr_hash){{0}};
+		}
+		rc = place_record(c, seq, &k->h[i], &leaf, k->row[i].rlen + k->row[i].dlen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_verify_result *out)
 {
 	struct leaves *lv = NULL;
+	struct chunk *a = NULL, *b = NULL, *t;
 	atr_store_cursor *cur = NULL;
 	atr_query q = {0};
 	struct checker c;
-	atr_store_row row;
 	atr_hash tree_root;
 	uint64_t size;
-	int rc;
+	int rc, n;
 
 	if ((rc = checker_init(&c, fn, ctx, out)) < 0)
 		return rc;
@@ -267,7 +388,9 @@ int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_verify_result
 	    (rc = atr_log_root(log, size, &tree_root)) < 0)
 		goto done;
 	lv = malloc(sizeof(*lv));
-	if (!lv) {
+	a = calloc(1, sizeof(*a));
+	b = calloc(1, sizeof(*b));
+	if (!lv || !a || !b) {
 		rc = atr__err(ATR_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -278,22 +401,23 @@ int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_verify_result
 		goto finish;
 	if ((rc = log->st->query_open(log->st, &q, &cur)) < 0)
 		goto done;
-	while ((rc = log->st->query_next(cur, &row)) > 0) {
-		atr_hash leaf;
+	n = chunk_fill(a, log->st, cur);
+	while (n > 0) {
+		pthread_t th;
+		int threaded = pthread_create(&th, NULL, chunk_hash, a) == 0;
 
-		if (row.seq > c.next && (rc = note_missing(&c, row.seq, stored_leaf, lv)) < 0)
+		n = chunk_fill(b, log->st, cur);
+		if (threaded)
+			pthread_join(th, NULL);
+		else
+			chunk_hash(a);
+		if ((rc = chunk_place(&c, a, lv)) < 0)
 			goto done;
-		if (stored_leaf(lv, row.seq, &leaf) < 0) {
-			report(&c, ATR_FINDING_TREE_MISMATCH, 1, row.seq,
-			       "the tree has no leaf for record %llu", (unsigned long long)row.seq);
-			leaf = (atr_hash){{0}};
-		}
-		rc = check_record(&c, row.seq, row.record, row.record_len, &leaf, row.detail,
-				  row.detail_len, row.salt);
-		if (rc < 0)
-			goto done;
+		t = a;
+		a = b;
+		b = t;
 	}
-	if (rc < 0 || (rc = note_missing(&c, size, stored_leaf, lv)) < 0)
+	if ((rc = n) < 0 || (rc = note_missing(&c, size, stored_leaf, lv)) < 0)
 		goto done;
 finish:
 	check_root(&c, size, &tree_root);
@@ -303,6 +427,12 @@ done:
 	if (cur)
 		log->st->query_close(cur);
 	free(lv);
+	if (a)
+		free(a->buf);
+	if (b)
+		free(b->buf);
+	free(a);
+	free(b);
 	checker_release(&c);
 	if (rc < 0)
 		out->status = ATR_VERIFY_ERROR;
