@@ -406,7 +406,8 @@ int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_verify_result
 		pthread_t th;
 		int threaded = pthread_create(&th, NULL, chunk_hash, a) == 0;
 
-		n = chunk_fill(b, log->st, cur);
+		/* A short chunk was the last: never step a finished cursor again. */
+		n = a->n < CHUNK_ROWS && a->len < CHUNK_BYTES ? 0 : chunk_fill(b, log->st, cur);
 		if (threaded)
 			pthread_join(th, NULL);
 		else

@@ -644,6 +644,87 @@ static void t_query_combined(void **state)
 	st->free(st);
 }
 
+/*
+ * The log written in many small writes of uneven size, so that each filter
+ * value is spread over many writes (a backend that indexes per write, like
+ * SQLite's postings, then has many pieces to stitch together in order).
+ */
+static atr_store *batched_store(const struct backend *be, const char *name)
+{
+	static const uint64_t sizes[] = {1, 2, 3, 1, 7, 4, 1, 5, 2, 9, 1, 3, 6, 1, 2, 8, 4};
+	char path[600];
+	atr_store *st;
+	uint64_t at = 0;
+
+	fresh_path(path, sizeof(path), be, name);
+	st = must_open(be, path, 0);
+	for (size_t i = 0; at < LOG_SIZE; i++) {
+		uint64_t n = sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+
+		if (at + n > LOG_SIZE)
+			n = LOG_SIZE - at;
+		append(st, at, at + n);
+		at += n;
+	}
+	return st;
+}
+
+static void t_query_batched(void **state)
+{
+	const struct backend *be = *state;
+	atr_store *st = batched_store(be, "qbatched");
+	/* Each a driver matching many with, where set, a residual matching few. */
+	static const atr_query base[] = {
+	    {0},
+	    {.type = "decision"},
+	    {.level = "agent"},
+	    {.actor = "alice"},
+	    {.trace_id = "trace-A"},
+	    {.session_id = "s2"},
+	    {.run_id = "run-5"},
+	    {.job_id = "job-odd"},
+	    {.target_prefix = "src/"},
+	    {.target_prefix = "\xff"},
+	    {.since_us = 1000000 + 105, .until_us = 1000000 + 475},
+	    {.since_us = 1000000 + 333},
+	    {.until_us = 1000000 + 222},
+	    {.level = "decision", .actor = "agent-1"},
+	    {.type = "tool_call", .since_us = 1000000 + 200, .until_us = 1000000 + 260},
+	    {.actor = "bob", .session_id = "s3"},
+	    {.trace_id = "trace-B", .job_id = "job-even"},
+	    {.target_prefix = "src", .type = "x_custom", .actor = "bob"},
+	    {.target_prefix = "src/a", .until_us = 1000000 + 300},
+	    {.level = "pipeline", .target_prefix = "src/b"},
+	    {.session_id = "s1", .run_id = "run-5"},
+	    {.since_us = 1000000 + 100, .until_us = 1000000 + 500, .actor = "alice"},
+	    {.type = "decision", .trace_id = "nobody"},
+	};
+	static const uint64_t limits[] = {0, 1, 2, 3, 7};
+	static const uint64_t windows[][2] = {{0, 0}, {13, 0}, {0, 41}, {9, 10}, {17, 53}};
+
+	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		for (size_t l = 0; l < sizeof(limits) / sizeof(limits[0]); l++)
+			for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++)
+				for (int desc = 0; desc < 2; desc++) {
+					atr_query q = base[i];
+
+					q.limit = limits[l];
+					q.seq_from = windows[w][0];
+					q.seq_to = windows[w][1];
+					q.descending = desc;
+					check_query(st, &q);
+				}
+	/* Written out: the matches of one value, newest first, across writes. */
+	check_seqs(st, &(atr_query){.run_id = "run-5", .descending = 1, .limit = 4},
+	           (const uint64_t[]){55, 50, 45, 40}, 4);
+	check_seqs(st, &(atr_query){.job_id = "job-odd", .seq_from = 8},
+	           (const uint64_t[]){21, 35, 49}, 3);
+	check_seqs(
+	    st, &(atr_query){.since_us = 1000000 + 125, .until_us = 1000000 + 165, .descending = 1},
+	    (const uint64_t[]){16, 15, 14, 13}, 4);
+	st->free(st);
+}
+
 /* A cursor keeps its snapshot while the same handle, and another one, append. */
 static void t_snapshot(void **state)
 {
@@ -782,6 +863,20 @@ static void t_sqlite_triggers(void **state)
 	assert_int_not_equal(
 	    sqlite3_exec(db, "UPDATE meta SET value = 1 WHERE key = 'size'", NULL, NULL, NULL),
 	    SQLITE_OK);
+	/* The query postings and batch bounds are append-only too. */
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE postings SET seqs = x'' WHERE val = 'alice'",
+	                                  NULL, NULL, NULL),
+	                     SQLITE_OK);
+	assert_non_null(strstr(sqlite3_errmsg(db), "append-only"));
+	assert_int_not_equal(
+	    sqlite3_exec(db, "DELETE FROM postings WHERE val = 'alice'", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_non_null(strstr(sqlite3_errmsg(db), "append-only"));
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE batches SET ts_max = 0", NULL, NULL, NULL),
+	                     SQLITE_OK);
+	assert_non_null(strstr(sqlite3_errmsg(db), "append-only"));
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM batches", NULL, NULL, NULL), SQLITE_OK);
+	assert_non_null(strstr(sqlite3_errmsg(db), "append-only"));
 	/* Erasure: the payload goes, the record stays. */
 	assert_int_equal(sqlite3_exec(db, "DELETE FROM payloads WHERE seq = 3", NULL, NULL, NULL),
 	                 SQLITE_OK);
@@ -883,6 +978,54 @@ static void t_sqlite_bad_tile(void **state)
 	st->free(st);
 }
 
+/*
+ * Postings are a hint: one naming a record that does not match is checked
+ * against the record and dropped; one that cannot be decoded is tampering.
+ */
+static void t_sqlite_bad_postings(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *st;
+	sqlite3 *db;
+	atr_store_cursor *cur;
+	atr_store_row row;
+
+	fresh_path(path, sizeof(path), be, "badpost");
+	st = must_open(be, path, 0);
+	append(st, 0, 20);
+	append(st, 20, LOG_SIZE);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	/* Col 7 is job_id: seqs 57 and 59 (57 + 2) do not have job-even. */
+	assert_int_equal(sqlite3_exec(db,
+	                              "INSERT INTO postings VALUES (7, 'job-even', 57, x'02'),"
+	                              " (7, 'job-odd', 58, x'80')",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	check_seqs(st, &(atr_query){.job_id = "job-even"}, (const uint64_t[]){0, 14, 28, 42, 56},
+	           5);
+	check_seqs(st, &(atr_query){.job_id = "job-even", .descending = 1},
+	           (const uint64_t[]){56, 42, 28, 14, 0}, 5);
+	assert_int_equal(st->query_open(st, &(atr_query){.job_id = "job-odd"}, &cur), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(st->query_next(cur, &row), 1);
+		assert_int_equal(row.seq, 7 + 14 * (uint64_t)i);
+	}
+	assert_int_equal(st->query_next(cur, &row), ATR_ETAMPER);
+	assert_non_null(strstr(atr_errmsg(), "malformed"));
+	st->query_close(cur);
+	st->free(st);
+
+	/* A store from before the postings (schema 1) is refused, not misread. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = NULL;
+	assert_int_equal(be->open(&st, path, 0), ATR_EUNSUPPORTED);
+	assert_null(st);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static struct CMUnitTest contract_tests[] = {
@@ -891,14 +1034,16 @@ static struct CMUnitTest contract_tests[] = {
     cmocka_unit_test(t_abort),          cmocka_unit_test(t_find_event),
     cmocka_unit_test(t_tiles),          cmocka_unit_test(t_readonly),
     cmocka_unit_test(t_query_single),   cmocka_unit_test(t_query_target),
-    cmocka_unit_test(t_query_combined), cmocka_unit_test(t_snapshot),
-    cmocka_unit_test(t_two_writers),    cmocka_unit_test(t_writer_waits),
+    cmocka_unit_test(t_query_combined), cmocka_unit_test(t_query_batched),
+    cmocka_unit_test(t_snapshot),       cmocka_unit_test(t_two_writers),
+    cmocka_unit_test(t_writer_waits),
 };
 
 static struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(t_sqlite_triggers),
     cmocka_unit_test(t_sqlite_foreign),
     cmocka_unit_test(t_sqlite_bad_tile),
+    cmocka_unit_test(t_sqlite_bad_postings),
 };
 
 int main(void)

@@ -23,8 +23,11 @@
 
 /* 'ATRL' in PRAGMA application_id marks a file as an agentrail store. */
 #define APPLICATION_ID 0x4154524c
-/* PRAGMA user_version: the schema this file holds. */
-#define SCHEMA_VERSION 1
+/*
+ * PRAGMA user_version: the schema this file holds. 2: batch postings
+ * instead of per-row secondary indexes (version 1 is not read).
+ */
+#define SCHEMA_VERSION 2
 
 #define BUSY_TIMEOUT_MS 10000
 /* Page cache per connection, in KiB (negative cache_size): 64 MiB for writes, 16 for cursors. */
@@ -42,23 +45,32 @@
 #define MMAP_SIZE ((sqlite3_int64)1 << 30)
 
 /*
- * The schema. Every column that atr_query filters on has an index, and each
- * index key ends, implicitly, with the rowid (seq): an equality lookup on
- * (col) therefore yields rows in seq order in either direction and a query
- * with ORDER BY seq LIMIT n needs no sort. Optional columns have partial
- * indexes (an absent value costs nothing); a comparison on the column implies
- * IS NOT NULL, so the planner uses them.
+ * The schema. Records are appended in seq order (the rowid), so records,
+ * payloads and the event_id index (UUIDv7: time-ordered, so its keys land at
+ * the right edge too) only ever fill their last pages.
  *
- * 'level' has its own index although it is derived from 'type' for known
- * types: custom x_ types carry any level, so a rewrite to type IN (...) would
- * need a second table kept in step and would lose seq order (one run per
- * type, then a sort of every match). Its keys are one of three words, each
- * appended at the end of its run: the cheapest of the ten indexes (dropping
- * it did not change the insert rate beyond the noise of the benchmark).
+ * The query filters are not per-row indexes: a secondary index on a column
+ * takes one key per record in the middle of the B-tree, and each commit
+ * rewrote every partially filled index page it touched into the WAL (about
+ * 3 KB per event with nine of them; the insert rate was a third of that of
+ * records alone). Instead each put_records call writes batch-level postings:
+ * for each of the eight text columns, one 'postings' row per distinct value
+ * in the batch, holding the batch's seqs with that value as a varint-delta
+ * list. A batch of 1000 typical events makes 10-50 rows, not 9000 index
+ * keys. Rows of one (col, val) never overlap (batches are disjoint and
+ * ascending), so reading them by first_seq, in either direction, yields seqs
+ * in order without a sort. 'batches' holds each batch's ts bounds for the
+ * since/until filter (ts is the event's own clock, so not monotonic in seq).
  *
- * Cost: each secondary index adds about 1.5-2 us per record on the 2-core
- * build machine; records + payloads alone insert at about 120k/s
- * (synchronous=FULL), the full schema at about 35-45k/s.
+ * The filter columns stay in 'records', unindexed: a query drives from one
+ * filter's postings (or the event_id index, or the batches) and checks every
+ * filter, the driver's own included, on each candidate row in SQL, so a
+ * damaged postings row can hide a record but never return a wrong one.
+ *
+ * postings.col is on disk: 1 type, 2 level, 3 actor, 4 trace_id,
+ * 5 session_id, 6 run_id, 7 job_id, 8 target (enum post_col). postings.seqs
+ * is the group's seqs after first_seq, each as the LEB128 varint of its
+ * difference from the one before (at least 1); empty for a single seq.
  */
 static const char schema_sql[] =
     "CREATE TABLE records ("
@@ -79,21 +91,23 @@ static const char schema_sql[] =
     " seq INTEGER PRIMARY KEY,"
     " salt BLOB NOT NULL CHECK (length(salt) = 32),"
     " detail BLOB NOT NULL);"
+    "CREATE TABLE postings ("
+    " col INTEGER NOT NULL,"
+    " val TEXT NOT NULL,"
+    " first_seq INTEGER NOT NULL,"
+    " seqs BLOB NOT NULL,"
+    " PRIMARY KEY (col, val, first_seq)) WITHOUT ROWID;"
+    "CREATE TABLE batches ("
+    " first_seq INTEGER PRIMARY KEY,"
+    " last_seq INTEGER NOT NULL,"
+    " ts_min INTEGER NOT NULL,"
+    " ts_max INTEGER NOT NULL);"
     "CREATE TABLE tiles ("
     " level INTEGER NOT NULL,"
     " idx INTEGER NOT NULL,"
     " hashes BLOB NOT NULL,"
     " PRIMARY KEY (level, idx)) WITHOUT ROWID;"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX records_type ON records (type);"
-    "CREATE INDEX records_level ON records (level);"
-    "CREATE INDEX records_actor ON records (actor);"
-    "CREATE INDEX records_ts ON records (ts);"
-    "CREATE INDEX records_trace ON records (trace_id) WHERE trace_id IS NOT NULL;"
-    "CREATE INDEX records_session ON records (session_id) WHERE session_id IS NOT NULL;"
-    "CREATE INDEX records_run ON records (run_id) WHERE run_id IS NOT NULL;"
-    "CREATE INDEX records_job ON records (job_id) WHERE job_id IS NOT NULL;"
-    "CREATE INDEX records_target ON records (target) WHERE target IS NOT NULL;"
     /*
      * Defence in depth (DESIGN.md §3): the Merkle tree detects any change;
      * these stop an honest mistake. Deleting a payload row is erasure and
@@ -105,11 +119,32 @@ static const char schema_sql[] =
     " BEGIN SELECT RAISE(ABORT, 'agentrail: records are append-only'); END;"
     "CREATE TRIGGER payloads_no_update BEFORE UPDATE ON payloads"
     " BEGIN SELECT RAISE(ABORT, 'agentrail: payloads can be erased, not changed'); END;"
+    "CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings"
+    " BEGIN SELECT RAISE(ABORT, 'agentrail: postings are append-only'); END;"
+    "CREATE TRIGGER postings_no_delete BEFORE DELETE ON postings"
+    " BEGIN SELECT RAISE(ABORT, 'agentrail: postings are append-only'); END;"
+    "CREATE TRIGGER batches_no_update BEFORE UPDATE ON batches"
+    " BEGIN SELECT RAISE(ABORT, 'agentrail: batches are append-only'); END;"
+    "CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches"
+    " BEGIN SELECT RAISE(ABORT, 'agentrail: batches are append-only'); END;"
     "CREATE TRIGGER meta_no_shrink BEFORE UPDATE ON meta"
     " WHEN old.key <> 'size' OR new.key <> 'size' OR new.value < old.value"
     " BEGIN SELECT RAISE(ABORT, 'agentrail: the tree size only grows'); END;"
     "CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta"
     " BEGIN SELECT RAISE(ABORT, 'agentrail: store metadata is permanent'); END;";
+
+/* The filter columns with postings; the numbers are stored in postings.col. */
+enum post_col {
+	C_TYPE = 1,
+	C_LEVEL,
+	C_ACTOR,
+	C_TRACE,
+	C_SESSION,
+	C_RUN,
+	C_JOB,
+	C_TARGET,
+	C_LAST = C_TARGET
+};
 
 /* The statements a store prepares once and reuses. */
 enum stmt_id {
@@ -121,6 +156,8 @@ enum stmt_id {
 	S_FIND,
 	S_PUT_RECORD,
 	S_PUT_PAYLOAD,
+	S_PUT_POSTING,
+	S_PUT_BATCH,
 	S_PUT_TILE,
 	S_GET_TILE,
 	S_COUNT
@@ -137,6 +174,9 @@ static const char *const stmt_sql[S_COUNT] = {
                      " trace_id, session_id, run_id, job_id, target, record)"
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [S_PUT_PAYLOAD] = "INSERT INTO payloads (seq, salt, detail) VALUES (?1, ?2, ?3)",
+    [S_PUT_POSTING] = "INSERT INTO postings (col, val, first_seq, seqs) VALUES (?1, ?2, ?3, ?4)",
+    [S_PUT_BATCH] = "INSERT INTO batches (first_seq, last_seq, ts_min, ts_max)"
+                    " VALUES (?1, ?2, ?3, ?4)",
     [S_PUT_TILE] = "INSERT OR REPLACE INTO tiles (level, idx, hashes) VALUES (?1, ?2, ?3)",
     [S_GET_TILE] = "SELECT hashes FROM tiles WHERE level = ?1 AND idx = ?2",
 };
@@ -150,16 +190,43 @@ struct sqlite_store {
 	/* Write state between write_begin and write_commit / write_abort. */
 	int in_write;
 	uint64_t next_seq;
+	/*
+	 * Grouping for postings, kept between calls so a steady ingest does not
+	 * allocate: groups[0..ngroups) with their delta buffers (capacity kept
+	 * when reused), and an open-addressing table of group index + 1.
+	 */
+	struct pgroup *groups;
+	size_t ngroups, groups_cap;
+	uint32_t *slots;
+	size_t nslots; /* a power of two, at least twice ngroups; 0 before the first use */
 	/* A read connection kept for cursors; one cursor uses it at a time. */
 	sqlite3 *rdb;
 	int rdb_in_use;
 };
 
+/*
+ * How a cursor finds its records: one SQL statement (the event_id index, the
+ * batches for a ts range, or a plain seq range), or candidate seqs from
+ * postings, each looked up by seq with every filter checked in SQL.
+ */
+enum driver {
+	D_SQL,      /* 'stmt' yields the rows */
+	D_POSTINGS, /* 'drv' streams the postings rows of one (col, val) in seq order */
+	D_SORTED,   /* every candidate is in 'seqs', sorted (target prefix) */
+};
+
 struct sqlite_cursor {
 	struct sqlite_store *st;
 	sqlite3 *db; /* st->rdb, or a private connection when that was taken */
-	sqlite3_stmt *stmt;
-	int pending; /* result of the first step, taken in query_open; -1 once consumed */
+	enum driver kind;
+	sqlite3_stmt *stmt; /* D_SQL: the query; else the lookup of one seq (?1) */
+	sqlite3_stmt *drv;  /* D_POSTINGS: the postings rows; NULL once they are done */
+	int desc;
+	uint64_t lo, hi; /* candidates outside [lo, hi) are skipped */
+	uint64_t left;   /* rows the limit still allows (lookup drivers) */
+	uint64_t *seqs;  /* candidates: one postings row (D_POSTINGS) or all (D_SORTED) */
+	size_t nseqs, cap, pos;
+	int done; /* the end was answered: a later step would start the statement over */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -380,6 +447,12 @@ static int check_or_create(struct sqlite_store *st)
 		                st->path, (long long)version, SCHEMA_VERSION);
 	if (version < 1)
 		return atr__err(ATR_EINVALID, "store '%s' has no schema version", st->path);
+	/* Version 1 had per-row indexes and no postings: its queries cannot be answered. */
+	if (version < SCHEMA_VERSION)
+		return atr__err(ATR_EUNSUPPORTED,
+		                "store '%s' has schema version %lld, which this build does not "
+		                "read (it needs version %d)",
+		                st->path, (long long)version, SCHEMA_VERSION);
 	return 0;
 }
 
@@ -525,6 +598,184 @@ static int put_one(struct sqlite_store *st, const atr_store_entry *e)
 	return 0;
 }
 
+/* One (column, value) of a batch: its seqs, ascending, as varint deltas after the first. */
+struct pgroup {
+	const char *val; /* borrowed from the entries for the put_records call */
+	size_t len;
+	uint32_t hash;
+	unsigned col;
+	uint64_t first, last;
+	uint8_t *buf;
+	size_t blen, bcap;
+};
+
+/* FNV-1a over the column number and the value's bytes. */
+static uint32_t group_hash(unsigned col, const char *v, size_t len)
+{
+	uint32_t h = 2166136261u ^ col;
+
+	h *= 16777619u;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)v[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* Size the slot table for 'want' groups (load at most 1/2) and put the current groups in. */
+static int slots_resize(struct sqlite_store *st, size_t want)
+{
+	size_t n = 64;
+	uint32_t *slots;
+
+	while (n < 2 * want)
+		n *= 2;
+	if (n <= st->nslots)
+		return 0;
+	if (n > UINT32_MAX || !(slots = calloc(n, sizeof(*slots))))
+		return atr__err(ATR_ENOMEM, "out of memory");
+	for (size_t g = 0; g < st->ngroups; g++) {
+		size_t i = st->groups[g].hash & (n - 1);
+
+		while (slots[i])
+			i = (i + 1) & (n - 1);
+		slots[i] = (uint32_t)(g + 1);
+	}
+	free(st->slots);
+	st->slots = slots;
+	st->nslots = n;
+	return 0;
+}
+
+static void put_varint(uint8_t *p, size_t *len, uint64_t v)
+{
+	while (v >= 0x80) {
+		p[(*len)++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[(*len)++] = (uint8_t)v;
+}
+
+/* Add 'seq' to the group of (col, val), making the group if it is new. */
+static int group_add(struct sqlite_store *st, unsigned col, const char *val, uint64_t seq)
+{
+	size_t len = strlen(val);
+	uint32_t h = group_hash(col, val, len);
+	size_t i = h & (st->nslots - 1);
+	struct pgroup *g;
+
+	for (; st->slots[i]; i = (i + 1) & (st->nslots - 1)) {
+		g = &st->groups[st->slots[i] - 1];
+		if (g->hash == h && g->col == col && g->len == len && memcmp(g->val, val, len) == 0)
+			goto found;
+	}
+	if (st->ngroups == st->groups_cap) {
+		size_t cap = st->groups_cap ? 2 * st->groups_cap : 64;
+		struct pgroup *groups = realloc(st->groups, cap * sizeof(*groups));
+
+		if (!groups)
+			return atr__err(ATR_ENOMEM, "out of memory");
+		memset(groups + st->groups_cap, 0, (cap - st->groups_cap) * sizeof(*groups));
+		st->groups = groups;
+		st->groups_cap = cap;
+	}
+	g = &st->groups[st->ngroups++];
+	g->val = val;
+	g->len = len;
+	g->hash = h;
+	g->col = col;
+	g->first = g->last = seq;
+	g->blen = 0; /* the buffer, if any, is kept from an earlier call */
+	st->slots[i] = (uint32_t)st->ngroups;
+	if (2 * st->ngroups > st->nslots)
+		return slots_resize(st, st->ngroups);
+	return 0;
+found:
+	if (g->bcap - g->blen < 10) {
+		size_t cap = g->bcap ? 2 * g->bcap : 64;
+		uint8_t *buf = realloc(g->buf, cap);
+
+		if (!buf)
+			return atr__err(ATR_ENOMEM, "out of memory");
+		g->buf = buf;
+		g->bcap = cap;
+	}
+	put_varint(g->buf, &g->blen, seq - g->last);
+	g->last = seq;
+	return 0;
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+	const struct pgroup *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c;
+
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	if ((c = memcmp(x->val, y->val, n)) != 0)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/*
+ * The postings and the batches row of entries[0..n): group by (column,
+ * value) in a hash table, then write the groups in key order, so that
+ * consecutive inserts go to neighbouring pages of the postings tree.
+ */
+static int put_postings(struct sqlite_store *st, const atr_store_entry *entries, size_t n)
+{
+	sqlite3_stmt *post = st->stmt[S_PUT_POSTING], *bat = st->stmt[S_PUT_BATCH];
+	int64_t ts_min = INT64_MAX, ts_max = INT64_MIN;
+	int err;
+
+	st->ngroups = 0;
+	if (st->nslots)
+		memset(st->slots, 0, st->nslots * sizeof(*st->slots));
+	else if ((err = slots_resize(st, 32)) != 0)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		const atr_store_entry *e = &entries[i];
+		const char *vals[C_LAST + 1] = {
+		    [C_TYPE] = e->type,      [C_LEVEL] = e->level,        [C_ACTOR] = e->actor,
+		    [C_TRACE] = e->trace_id, [C_SESSION] = e->session_id, [C_RUN] = e->run_id,
+		    [C_JOB] = e->job_id,     [C_TARGET] = e->target,
+		};
+
+		for (unsigned c = 1; c <= C_LAST; c++)
+			if (vals[c] && (err = group_add(st, c, vals[c], e->seq)) != 0)
+				return err;
+		if (e->ts_us < ts_min)
+			ts_min = e->ts_us;
+		if (e->ts_us > ts_max)
+			ts_max = e->ts_us;
+	}
+	qsort(st->groups, st->ngroups, sizeof(*st->groups), group_cmp);
+	err = 0;
+	for (size_t g = 0; g < st->ngroups && !err; g++) {
+		const struct pgroup *gr = &st->groups[g];
+
+		if (gr->len > INT_MAX || gr->blen > INT_MAX)
+			return atr__err(ATR_ETOOBIG, "store '%s': an index value is too long",
+			                st->path);
+		sqlite3_bind_int(post, 1, (int)gr->col);
+		sqlite3_bind_text(post, 2, gr->val, (int)gr->len, SQLITE_STATIC);
+		sqlite3_bind_int64(post, 3, (sqlite3_int64)gr->first);
+		/* Not NULL for a single seq: an empty blob, as the column is NOT NULL. */
+		sqlite3_bind_blob(post, 4, gr->blen ? (const void *)gr->buf : "", (int)gr->blen,
+		                  SQLITE_STATIC);
+		err = step_done(st, post, "cannot add a posting");
+	}
+	sqlite3_clear_bindings(post);
+	if (err)
+		return err;
+	sqlite3_bind_int64(bat, 1, (sqlite3_int64)entries[0].seq);
+	sqlite3_bind_int64(bat, 2, (sqlite3_int64)entries[n - 1].seq);
+	sqlite3_bind_int64(bat, 3, ts_min);
+	sqlite3_bind_int64(bat, 4, ts_max);
+	return step_done(st, bat, "cannot add a batch");
+}
+
 static int sq_put_records(atr_store *base, const atr_store_entry *entries, size_t n)
 {
 	struct sqlite_store *st = (struct sqlite_store *)base;
@@ -547,6 +798,8 @@ static int sq_put_records(atr_store *base, const atr_store_entry *entries, size_
 	/* Drop the borrowed pointers so a stray step cannot read them later. */
 	sqlite3_clear_bindings(st->stmt[S_PUT_RECORD]);
 	sqlite3_clear_bindings(st->stmt[S_PUT_PAYLOAD]);
+	if (!err && n > 0)
+		err = put_postings(st, entries, n);
 	return err;
 }
 
@@ -684,7 +937,7 @@ static int parse_uuid(uint8_t out[16], const char *s)
 
 /* A growing SQL text with a fixed cap: the query shape is bounded, so overflow is a bug. */
 struct sqlbuf {
-	char s[1024];
+	char s[2048];
 	size_t len;
 };
 
@@ -705,7 +958,7 @@ struct param {
 	sqlite3_int64 i;
 };
 
-#define MAX_PARAMS 20
+#define MAX_PARAMS 24
 
 struct qbuild {
 	struct sqlbuf sql;
@@ -741,43 +994,49 @@ static sqlite3_int64 clamp_u64(uint64_t v)
 }
 
 /*
- * Range filters (target prefix, ts) do not yield rows in seq order, so their
- * matches must be sorted: they select seqs in a subquery (from the covering
- * index), which SQLite keeps as a sorted set of integers and walks in either
- * direction, instead of sorting whole rows with their records and payloads.
- *
- * A prefix match as a range, so the target index serves it and every byte
- * is literal (LIKE folds case and treats % and _ specially; GLOB needs
- * escaping): target >= prefix AND target < successor, where the successor
- * is the prefix without its trailing 0xff bytes and with its last byte one
- * higher. A prefix of only 0xff bytes has no successor: everything from it up
- * starts with it. Text compares as bytes (BINARY collation).
+ * A prefix match as a range, so every byte is literal (LIKE folds case and
+ * treats % and _ specially; GLOB needs escaping): val >= prefix AND val <
+ * successor, where the successor is the prefix without its trailing 0xff
+ * bytes and with its last byte one higher. A prefix of only 0xff bytes has
+ * no successor ('*succ_out' stays NULL): everything from it up starts with
+ * it. Text compares as bytes (BINARY collation).
  */
-static int add_prefix(struct qbuild *b, const char *prefix, char **succ_out)
+static int prefix_successor(const char *prefix, char **succ_out, int *len_out)
 {
 	size_t n = strlen(prefix);
 	char *succ;
 
+	*succ_out = NULL;
+	*len_out = 0;
 	if (n > INT_MAX)
 		return atr__err(ATR_ETOOBIG, "target prefix is too long");
 	while (n > 0 && (unsigned char)prefix[n - 1] == 0xff)
 		n--;
-	if (n == 0) {
-		add_text(b, "r.seq IN (SELECT seq FROM records WHERE target >= ?)", prefix, -1);
+	if (n == 0)
 		return 0;
-	}
 	if (!(succ = malloc(n + 1)))
 		return atr__err(ATR_ENOMEM, "out of memory");
 	memcpy(succ, prefix, n);
 	succ[n - 1] = (char)((unsigned char)succ[n - 1] + 1);
 	succ[n] = '\0';
-	add_text(b, "r.seq IN (SELECT seq FROM records WHERE target >= ?", prefix, -1);
-	add_text(b, "target < ?)", succ, (int)n);
 	*succ_out = succ;
+	*len_out = (int)n;
 	return 0;
 }
 
-static int build_query(struct qbuild *b, const atr_query *q, uint8_t id[16], char **succ)
+/* The shapes of query build_query writes. */
+enum qshape {
+	Q_SCAN,   /* records in a seq range (the event_id index when that is set) */
+	Q_BATCH,  /* the batches overlapping the ts range, each a seq range of records */
+	Q_LOOKUP, /* one record by seq (?1), if it passes the filters */
+};
+
+/*
+ * The SQL for 'q': every filter is a condition on the record's own columns,
+ * whatever drives the query. 'succ' is the target prefix's successor.
+ */
+static void build_query(struct qbuild *b, const atr_query *q, enum qshape shape, const uint8_t *id,
+                        const char *succ, int succ_len)
 {
 	static const struct {
 		size_t off;
@@ -792,11 +1051,35 @@ static int build_query(struct qbuild *b, const atr_query *q, uint8_t id[16], cha
 	    {offsetof(atr_query, job_id), "r.job_id = ?"},
 	};
 
-	sql_add(&b->sql, "SELECT r.seq, r.record, p.detail, p.salt"
-	                 " FROM records r LEFT JOIN payloads p ON p.seq = r.seq");
+	if (shape == Q_BATCH) {
+		/*
+		 * CROSS JOIN keeps batches outside: each batch is a rowid range of
+		 * records, and ORDER BY b.first_seq, r.seq is then the order the
+		 * loops already produce (no sort). Batches have no ts index: the
+		 * table has one row per write, and ts is not monotonic in seq.
+		 */
+		sql_add(&b->sql, "SELECT r.seq, r.record, p.detail, p.salt FROM batches b"
+		                 " CROSS JOIN records r LEFT JOIN payloads p ON p.seq = r.seq"
+		                 " WHERE r.seq >= b.first_seq AND r.seq <= b.last_seq");
+		b->where = 1;
+		if (q->since_us)
+			add_int(b, "b.ts_max >= ?", q->since_us);
+		if (q->until_us)
+			add_int(b, "b.ts_min < ?", q->until_us);
+		if (q->seq_from)
+			add_int(b,
+			        "b.first_seq >= coalesce((SELECT max(first_seq) FROM batches"
+			        " WHERE first_seq <= ?), 0)",
+			        clamp_u64(q->seq_from));
+		if (q->seq_to)
+			add_int(b, "b.first_seq < ?", clamp_u64(q->seq_to));
+	} else {
+		sql_add(&b->sql, "SELECT r.seq, r.record, p.detail, p.salt"
+		                 " FROM records r LEFT JOIN payloads p ON p.seq = r.seq");
+		if (shape == Q_LOOKUP)
+			add_int(b, "r.seq = ?", 0);
+	}
 	if (q->event_id) {
-		if (parse_uuid(id, q->event_id) != 0)
-			return atr__err(ATR_EINVALID, "'%.80s' is not a UUID", q->event_id);
 		assert(b->nparams < MAX_PARAMS);
 		add_cond(b, "r.event_id = ?");
 		b->params[b->nparams++] = (struct param){.kind = P_BLOB, .p = id, .n = 16};
@@ -808,28 +1091,50 @@ static int build_query(struct qbuild *b, const atr_query *q, uint8_t id[16], cha
 			add_text(b, eq[i].cond, v, -1);
 	}
 	if (q->target_prefix) {
-		int err = add_prefix(b, q->target_prefix, succ);
-
-		if (err)
-			return err;
+		add_text(b, "r.target >= ?", q->target_prefix, -1);
+		if (succ)
+			add_text(b, "r.target < ?", succ, succ_len);
 	}
-	if (q->since_us && q->until_us) {
-		add_int(b, "r.seq IN (SELECT seq FROM records WHERE ts >= ?", q->since_us);
-		add_int(b, "ts < ?)", q->until_us);
-	} else if (q->since_us) {
-		add_int(b, "r.seq IN (SELECT seq FROM records WHERE ts >= ?)", q->since_us);
-	} else if (q->until_us) {
-		add_int(b, "r.seq IN (SELECT seq FROM records WHERE ts < ?)", q->until_us);
-	}
+	if (q->since_us)
+		add_int(b, "r.ts >= ?", q->since_us);
+	if (q->until_us)
+		add_int(b, "r.ts < ?", q->until_us);
 	if (q->seq_from)
 		add_int(b, "r.seq >= ?", clamp_u64(q->seq_from));
 	if (q->seq_to)
 		add_int(b, "r.seq < ?", clamp_u64(q->seq_to));
-	sql_add(&b->sql, q->descending ? " ORDER BY r.seq DESC" : " ORDER BY r.seq ASC");
+	if (shape == Q_LOOKUP)
+		return;
+	if (shape == Q_BATCH)
+		sql_add(&b->sql, q->descending ? " ORDER BY b.first_seq DESC, r.seq DESC"
+		                               : " ORDER BY b.first_seq ASC, r.seq ASC");
+	else
+		sql_add(&b->sql, q->descending ? " ORDER BY r.seq DESC" : " ORDER BY r.seq ASC");
 	if (q->limit) {
 		assert(b->nparams < MAX_PARAMS);
 		sql_add(&b->sql, " LIMIT ?");
 		b->params[b->nparams++] = (struct param){.kind = P_INT, .i = clamp_u64(q->limit)};
+	}
+}
+
+static int prepare_bound(struct sqlite_cursor *cur, const struct qbuild *b, sqlite3_stmt **out)
+{
+	int rc = sqlite3_prepare_v2(cur->db, b->sql.s, (int)b->sql.len + 1, out, NULL);
+
+	if (rc != SQLITE_OK)
+		return db_fail(cur->st, cur->db, rc, "cannot prepare a query");
+	for (int i = 0; i < b->nparams; i++) {
+		const struct param *p = &b->params[i];
+
+		/* The caller's strings need not outlive this call: SQLite copies them. */
+		if (p->kind == P_TEXT)
+			rc = sqlite3_bind_text(*out, i + 1, p->p, p->n, SQLITE_TRANSIENT);
+		else if (p->kind == P_BLOB)
+			rc = sqlite3_bind_blob(*out, i + 1, p->p, p->n, SQLITE_TRANSIENT);
+		else
+			rc = sqlite3_bind_int64(*out, i + 1, p->i);
+		if (rc != SQLITE_OK)
+			return db_fail(cur->st, cur->db, rc, "cannot bind a query value");
 	}
 	return 0;
 }
@@ -861,89 +1166,266 @@ static int take_reader(struct sqlite_store *st, sqlite3 **out)
 
 static void give_reader(struct sqlite_store *st, sqlite3 *db)
 {
+	/* End the cursor's read transaction, so the connection holds no snapshot. */
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	if (db == st->rdb)
 		st->rdb_in_use = 0;
 	else
 		sqlite3_close_v2(db);
 }
 
+static uint64_t get_varint(const uint8_t *p, size_t len, size_t *pos, int *bad)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; *pos < len; shift += 7) {
+		uint8_t byte = p[(*pos)++];
+
+		if (shift == 63 && byte > 1)
+			break;
+		v |= (uint64_t)(byte & 0x7f) << shift;
+		if (!(byte & 0x80))
+			return v;
+		if (shift == 63)
+			break;
+	}
+	*bad = 1;
+	return 0;
+}
+
+/*
+ * Decode the postings row under 'drv' into cur->seqs: appended when
+ * 'append', else in place of the previous row. Seqs outside [lo, hi) are
+ * dropped here.
+ */
+static int decode_postings(struct sqlite_cursor *cur, sqlite3_stmt *drv, int append)
+{
+	sqlite3_int64 first = sqlite3_column_int64(drv, 0);
+	const uint8_t *p = sqlite3_column_blob(drv, 1);
+	size_t len = (size_t)sqlite3_column_bytes(drv, 1), pos = 0;
+	uint64_t seq;
+	int bad = 0;
+
+	if (!append)
+		cur->nseqs = 0;
+	if (sqlite3_column_type(drv, 0) != SQLITE_INTEGER || first < 0 ||
+	    sqlite3_column_type(drv, 1) != SQLITE_BLOB)
+		goto tamper;
+	/* At most one seq per byte, plus the first. */
+	if (cur->cap - cur->nseqs < len + 1) {
+		size_t cap = cur->cap ? cur->cap : 256;
+		uint64_t *seqs;
+
+		while (cap - cur->nseqs < len + 1)
+			cap *= 2;
+		if (!(seqs = realloc(cur->seqs, cap * sizeof(*seqs))))
+			return atr__err(ATR_ENOMEM, "out of memory");
+		cur->seqs = seqs;
+		cur->cap = cap;
+	}
+	seq = (uint64_t)first;
+	for (;;) {
+		uint64_t d;
+
+		if (seq >= cur->lo && seq < cur->hi)
+			cur->seqs[cur->nseqs++] = seq;
+		if (pos == len)
+			break;
+		d = get_varint(p, len, &pos, &bad);
+		if (bad || d == 0 || d > (uint64_t)INT64_MAX - seq)
+			goto tamper;
+		seq += d;
+	}
+	return 0;
+tamper:
+	return atr__err(ATR_ETAMPER, "store '%s': the postings row at seq %lld is malformed",
+	                cur->st->path, (long long)first);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A target prefix covers many values, each with its own postings rows in
+ * seq order: collect every matching seq in the seq range and sort them.
+ * This holds all the matches in memory (8 bytes each), whatever the limit.
+ */
+static int collect_prefix(struct sqlite_cursor *cur, const char *prefix, const char *succ,
+                          int succ_len)
+{
+	sqlite3_stmt *s;
+	int rc, err = 0;
+
+	rc = sqlite3_prepare_v2(cur->db,
+	                        succ ? "SELECT first_seq, seqs FROM postings WHERE col = ?1"
+	                               " AND val >= ?2 AND val < ?3 AND first_seq < ?4"
+	                             : "SELECT first_seq, seqs FROM postings WHERE col = ?1"
+	                               " AND val >= ?2 AND first_seq < ?4",
+	                        -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(cur->st, cur->db, rc, "cannot prepare a query");
+	sqlite3_bind_int(s, 1, C_TARGET);
+	sqlite3_bind_text(s, 2, prefix, -1, SQLITE_STATIC);
+	if (succ)
+		sqlite3_bind_text(s, 3, succ, succ_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, clamp_u64(cur->hi));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((err = decode_postings(cur, s, 1)) != 0)
+			break;
+	if (!err && rc != SQLITE_DONE)
+		err = db_fail(cur->st, cur->db, rc, "cannot read postings");
+	sqlite3_finalize(s);
+	if (err)
+		return err;
+	/* One target per record, so no repeats unless the postings are damaged. */
+	if (cur->nseqs > 1) {
+		qsort(cur->seqs, cur->nseqs, sizeof(*cur->seqs), cmp_u64);
+		size_t k = 1;
+
+		for (size_t i = 1; i < cur->nseqs; i++)
+			if (cur->seqs[i] != cur->seqs[k - 1])
+				cur->seqs[k++] = cur->seqs[i];
+		cur->nseqs = k;
+	}
+	return 0;
+}
+
+/*
+ * Stream the postings rows of one (col, val) in first_seq order. Rows
+ * starting at or after hi cannot hold a candidate; nor can those before the
+ * last row starting at or before lo (rows of one value never overlap).
+ */
+static int open_postings(struct sqlite_cursor *cur, unsigned col, const char *val)
+{
+	int rc = sqlite3_prepare_v2(
+	    cur->db,
+	    cur->desc ? "SELECT first_seq, seqs FROM postings WHERE col = ?1 AND val = ?2"
+	                " AND first_seq < ?3 AND first_seq >= coalesce((SELECT max(first_seq)"
+	                " FROM postings WHERE col = ?1 AND val = ?2 AND first_seq <= ?4), 0)"
+	                " ORDER BY first_seq DESC"
+	              : "SELECT first_seq, seqs FROM postings WHERE col = ?1 AND val = ?2"
+	                " AND first_seq < ?3 AND first_seq >= coalesce((SELECT max(first_seq)"
+	                " FROM postings WHERE col = ?1 AND val = ?2 AND first_seq <= ?4), 0)"
+	                " ORDER BY first_seq ASC",
+	    -1, &cur->drv, NULL);
+
+	if (rc != SQLITE_OK)
+		return db_fail(cur->st, cur->db, rc, "cannot prepare a query");
+	sqlite3_bind_int(cur->drv, 1, (int)col);
+	sqlite3_bind_text(cur->drv, 2, val, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(cur->drv, 3, clamp_u64(cur->hi));
+	sqlite3_bind_int64(cur->drv, 4, clamp_u64(cur->lo));
+	return 0;
+}
+
+static void cursor_free(struct sqlite_cursor *cur)
+{
+	sqlite3_finalize(cur->stmt);
+	sqlite3_finalize(cur->drv);
+	if (cur->db)
+		give_reader(cur->st, cur->db);
+	free(cur->seqs);
+	free(cur);
+}
+
 static int sq_query_open(atr_store *base, const atr_query *q, atr_store_cursor **out)
 {
+	/* The equality drivers, most selective first (by what the columns usually hold). */
+	static const struct {
+		size_t off;
+		unsigned col;
+	} drivers[] = {
+	    {offsetof(atr_query, job_id), C_JOB},
+	    {offsetof(atr_query, run_id), C_RUN},
+	    {offsetof(atr_query, session_id), C_SESSION},
+	    {offsetof(atr_query, trace_id), C_TRACE},
+	    {0, C_TARGET}, /* target_prefix: a range, in its place in this order */
+	    {offsetof(atr_query, actor), C_ACTOR},
+	    {offsetof(atr_query, type), C_TYPE},
+	    {offsetof(atr_query, level), C_LEVEL},
+	};
 	struct sqlite_store *st = (struct sqlite_store *)base;
 	struct sqlite_cursor *cur = NULL;
 	struct qbuild b = {0};
+	enum qshape shape = Q_SCAN;
+	sqlite3_int64 ignored;
 	uint8_t id[16];
 	char *succ = NULL;
-	int rc, err;
+	const char *val = NULL;
+	unsigned col = 0;
+	int succ_len = 0, rc, err;
 
 	*out = NULL;
-	if ((err = build_query(&b, q, id, &succ)) != 0)
-		goto cleanup;
+	if (q->event_id && parse_uuid(id, q->event_id) != 0)
+		return atr__err(ATR_EINVALID, "'%.80s' is not a UUID", q->event_id);
+	if (q->target_prefix && (err = prefix_successor(q->target_prefix, &succ, &succ_len)) != 0)
+		return err;
 	if (!(cur = calloc(1, sizeof(*cur)))) {
 		err = atr__err(ATR_ENOMEM, "out of memory");
 		goto cleanup;
 	}
 	cur->st = st;
-	if ((err = take_reader(st, &cur->db)) != 0)
-		goto cleanup;
-	rc = sqlite3_prepare_v2(cur->db, b.sql.s, (int)b.sql.len + 1, &cur->stmt, NULL);
-	if (rc != SQLITE_OK) {
-		err = db_fail(st, cur->db, rc, "cannot prepare a query");
-		goto cleanup;
-	}
-	for (int i = 0; i < b.nparams; i++) {
-		const struct param *p = &b.params[i];
-
-		/* The caller's strings need not outlive this call: SQLite copies them. */
-		if (p->kind == P_TEXT)
-			rc = sqlite3_bind_text(cur->stmt, i + 1, p->p, p->n, SQLITE_TRANSIENT);
-		else if (p->kind == P_BLOB)
-			rc = sqlite3_bind_blob(cur->stmt, i + 1, p->p, p->n, SQLITE_TRANSIENT);
-		else
-			rc = sqlite3_bind_int64(cur->stmt, i + 1, p->i);
-		if (rc != SQLITE_OK) {
-			err = db_fail(st, cur->db, rc, "cannot bind a query value");
-			goto cleanup;
+	cur->desc = q->descending;
+	cur->lo = q->seq_from;
+	cur->hi = q->seq_to ? q->seq_to : UINT64_MAX;
+	cur->left = q->limit ? q->limit : UINT64_MAX;
+	if (!q->event_id) {
+		for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]) && !col; i++) {
+			if (drivers[i].col == C_TARGET) {
+				if (q->target_prefix)
+					col = C_TARGET;
+			} else if ((val = *(const char *const *)((const char *)q +
+			                                         drivers[i].off)) != NULL) {
+				col = drivers[i].col;
+			}
 		}
 	}
+	if (col)
+		shape = Q_LOOKUP;
+	else if (!q->event_id && (q->since_us || q->until_us))
+		shape = Q_BATCH;
+	cur->kind = !col ? D_SQL : col == C_TARGET ? D_SORTED : D_POSTINGS;
+	build_query(&b, q, shape, id, succ, succ_len);
+
+	if ((err = take_reader(st, &cur->db)) != 0)
+		goto cleanup;
 	/*
-	 * The first step starts the read transaction: the cursor's snapshot
-	 * is the log as committed now, not when the caller first reads.
+	 * One read transaction for the cursor's statements: the snapshot is
+	 * the log as committed now (the first read starts it), not when the
+	 * caller first reads, and postings and records come from the same one.
 	 */
-	cur->pending = sqlite3_step(cur->stmt);
-	if (cur->pending != SQLITE_ROW && cur->pending != SQLITE_DONE) {
-		err = db_fail(st, cur->db, cur->pending, "cannot run a query");
+	rc = sqlite3_exec(cur->db, "BEGIN", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = query_int(cur->db, "SELECT count(*) FROM meta", &ignored);
+	if (rc != SQLITE_OK) {
+		err = db_fail(st, cur->db, rc, "cannot start a query");
 		goto cleanup;
 	}
+	if ((err = prepare_bound(cur, &b, &cur->stmt)) != 0)
+		goto cleanup;
+	if (cur->kind == D_SORTED)
+		err = collect_prefix(cur, q->target_prefix, succ, succ_len);
+	else if (cur->kind == D_POSTINGS)
+		err = open_postings(cur, col, val);
+	if (err)
+		goto cleanup;
 	*out = (atr_store_cursor *)cur;
 	cur = NULL;
 cleanup:
-	if (cur) {
-		sqlite3_finalize(cur->stmt);
-		if (cur->db)
-			give_reader(st, cur->db);
-		free(cur);
-	}
+	if (cur)
+		cursor_free(cur);
 	free(succ);
 	return err;
 }
 
-static int sq_query_next(atr_store_cursor *c, atr_store_row *row)
+/* Fill 'row' from the current row of 'stmt' (seq, record, detail, salt). */
+static int fill_row(struct sqlite_cursor *cur, sqlite3_stmt *stmt, atr_store_row *row)
 {
-	struct sqlite_cursor *cur = (struct sqlite_cursor *)c;
-	sqlite3_stmt *stmt = cur->stmt;
-	int rc;
-
-	if (cur->pending >= 0) {
-		rc = cur->pending;
-		cur->pending = -1;
-	} else {
-		rc = sqlite3_step(stmt);
-	}
-	if (rc == SQLITE_DONE)
-		return 0;
-	if (rc != SQLITE_ROW)
-		return db_fail(cur->st, cur->db, rc, "cannot read the next record");
 	memset(row, 0, sizeof(*row));
 	row->seq = (uint64_t)sqlite3_column_int64(stmt, 0);
 	row->record = sqlite3_column_blob(stmt, 1);
@@ -967,15 +1449,76 @@ static int sq_query_next(atr_store_cursor *c, atr_store_row *row)
 	return 1;
 }
 
+/* The next candidate seq of a lookup driver: 1, 0 when there are no more, or an error. */
+static int next_candidate(struct sqlite_cursor *cur, uint64_t *seq)
+{
+	while (cur->pos >= cur->nseqs) {
+		int rc, err;
+
+		if (!cur->drv)
+			return 0;
+		rc = sqlite3_step(cur->drv);
+		if (rc == SQLITE_DONE) {
+			/* Finalize, or a later step would start the statement over. */
+			sqlite3_finalize(cur->drv);
+			cur->drv = NULL;
+			return 0;
+		}
+		if (rc != SQLITE_ROW)
+			return db_fail(cur->st, cur->db, rc, "cannot read postings");
+		if ((err = decode_postings(cur, cur->drv, 0)) != 0)
+			return err;
+		cur->pos = 0;
+	}
+	*seq = cur->desc ? cur->seqs[cur->nseqs - 1 - cur->pos] : cur->seqs[cur->pos];
+	cur->pos++;
+	return 1;
+}
+
+static int sq_query_next(atr_store_cursor *c, atr_store_row *row)
+{
+	struct sqlite_cursor *cur = (struct sqlite_cursor *)c;
+	sqlite3_stmt *stmt = cur->stmt;
+	uint64_t seq = 0;
+	int rc;
+
+	if (cur->done)
+		return 0;
+	if (cur->kind == D_SQL) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_DONE) {
+			cur->done = 1;
+			return 0;
+		}
+		if (rc != SQLITE_ROW)
+			return db_fail(cur->st, cur->db, rc, "cannot read the next record");
+		return fill_row(cur, stmt, row);
+	}
+	while (cur->left > 0) {
+		/* The previous row, borrowed until now, goes with the reset. */
+		sqlite3_reset(stmt);
+		if ((rc = next_candidate(cur, &seq)) <= 0) {
+			cur->done = rc == 0;
+			return rc;
+		}
+		sqlite3_bind_int64(stmt, 1, (sqlite3_int64)seq);
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_DONE)
+			continue; /* a residual filter fails */
+		if (rc != SQLITE_ROW)
+			return db_fail(cur->st, cur->db, rc, "cannot read the next record");
+		cur->left--;
+		return fill_row(cur, stmt, row);
+	}
+	return 0;
+}
+
 static void sq_query_close(atr_store_cursor *c)
 {
 	struct sqlite_cursor *cur = (struct sqlite_cursor *)c;
 
-	if (!cur)
-		return;
-	sqlite3_finalize(cur->stmt);
-	give_reader(cur->st, cur->db);
-	free(cur);
+	if (cur)
+		cursor_free(cur);
 }
 
 /* ---------------------------------------------------------------- lifetime */
@@ -993,6 +1536,10 @@ static void sq_free(atr_store *base)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close_v2(st->rdb);
 	sqlite3_close_v2(st->db);
+	for (size_t g = 0; g < st->groups_cap; g++)
+		free(st->groups[g].buf);
+	free(st->groups);
+	free(st->slots);
 	free(st->path);
 	free(st);
 }
