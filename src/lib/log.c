@@ -1,11 +1,13 @@
 /*
  * The log: opens a store by URI and runs the one ingest path. An append
- * validates and canonicalizes events outside the store's lock (on two
- * threads for big batches), then under the lock assigns seqs, hashes the
- * leaves into the tree's right edge and commits records and tiles at once.
+ * validates and canonicalizes events (on a second thread for big batches,
+ * pipelined with the store's work), and under the store's write lock assigns
+ * seqs, hashes the leaves into the tree's right edge and commits records and
+ * tiles at once.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,6 @@
 #include "internal.h"
 #include "logpriv.h"
 #include "merkle.h"
-
-/* Batches at least this big are prepared on two threads. */
-#define PARALLEL_MIN 128
 
 /* ---------------------------------------------------------------- open */
 
@@ -43,7 +42,7 @@ int atr_store_default_uri(char **out)
 		base = getenv("HOME");
 		if (!base || !*base)
 			return atr__err(ATR_EINVALID,
-					"cannot find a default store: set AGENTRAIL_STORE or HOME");
+			                "cannot find a default store: set AGENTRAIL_STORE or HOME");
 		n = asprintf(&s, "%s/.local/share/agentrail/agentrail.db", base);
 	}
 	if (n < 0)
@@ -64,8 +63,8 @@ static int open_store(atr_store **st, const char *uri, unsigned flags)
 	else if (!strncmp(uri, "file:", 5))
 		path = uri + 5;
 	else if (strstr(uri, "://"))
-		return atr__err(ATR_EUNSUPPORTED, "store '%s': this build has no store for that scheme",
-				uri);
+		return atr__err(ATR_EUNSUPPORTED,
+		                "store '%s': this build has no store for that scheme", uri);
 	if (!*path)
 		return atr__err(ATR_EINVALID, "store URI '%s' has no path", uri);
 	return atr_store_sqlite_open(st, path, flags);
@@ -118,67 +117,125 @@ int atr__log_tile(void *ctx, unsigned level, uint64_t index, atr_hash *hashes, u
 
 /* ---------------------------------------------------------------- prepare */
 
-struct prep_job {
+/*
+ * Big batches are a pipeline: a worker thread parses and validates events in
+ * order while this thread, holding the store's write lock, sequences, hashes
+ * and inserts those already prepared. Nothing is durable before the final
+ * commit, so a bad event anywhere still leaves the log untouched.
+ */
+#define PIPELINE_MIN 64
+/* Records handed to the store per put_records call. */
+#define PUT_CHUNK 256
+
+struct preparer {
 	struct atr__event *evs;
 	const char *const *jsons;
 	const size_t *lens;
-	size_t from, to;
+	size_t n;
 	int64_t now;
-	size_t bad;      /* index of the first failure, or 'to' */
+	/*
+	 * 'ready' and 'bad' are published with atomics so that the consumer
+	 * reads them without a lock; the mutex and condition variable are only
+	 * for sleeping when it has caught up ('waiting').
+	 */
+	_Atomic size_t ready; /* evs[0..ready) are prepared */
+	_Atomic size_t bad;   /* the first event that failed, or n */
+	_Atomic int stop;     /* the consumer gave up */
+	_Atomic int waiting;  /* the consumer sleeps on 'cv' */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 	int rc;
+	int threaded;
+	pthread_t th;
 	char msg[512];
 };
 
+static int prepare_one(struct preparer *p, size_t i)
+{
+	size_t len = p->lens ? p->lens[i] : strlen(p->jsons[i]);
+
+	return atr__event_prepare(&p->evs[i], p->jsons[i], len, p->now);
+}
+
+static void wake(struct preparer *p)
+{
+	if (atomic_load(&p->waiting)) {
+		pthread_mutex_lock(&p->mu);
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
 static void *prep_run(void *arg)
 {
-	struct prep_job *j = arg;
+	struct preparer *p = arg;
 
-	j->bad = j->to;
-	j->rc = 0;
-	for (size_t i = j->from; i < j->to; i++) {
-		size_t len = j->lens ? j->lens[i] : strlen(j->jsons[i]);
+	for (size_t i = 0; i < p->n && !atomic_load(&p->stop); i++) {
+		int rc = prepare_one(p, i);
 
-		j->rc = atr__event_prepare(&j->evs[i], j->jsons[i], len, j->now);
-		if (j->rc < 0) {
-			j->bad = i;
-			snprintf(j->msg, sizeof(j->msg), "%s", atr_errmsg());
-			for (size_t k = j->from; k < i; k++)
-				atr__event_release(&j->evs[k]);
+		if (rc < 0) {
+			p->rc = rc;
+			snprintf(p->msg, sizeof(p->msg), "%s", atr_errmsg());
+			atomic_store(&p->bad, i);
+			wake(p);
 			break;
 		}
+		atomic_store(&p->ready, i + 1);
+		wake(p);
 	}
 	return NULL;
 }
 
-/* Prepare every event, or none: on failure the message names the first bad item. */
-static int prepare_all(struct atr__event *evs, const char *const *jsons, const size_t *lens,
-		       size_t n, int64_t now)
+static void preparer_start(struct preparer *p)
 {
-	struct prep_job jobs[2] = {{evs, jsons, lens, 0, n, now, 0, 0, ""},
-				   {evs, jsons, lens, n, n, now, 0, 0, ""}};
-	pthread_t th;
-	int threaded = 0;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	atomic_init(&p->ready, 0);
+	atomic_init(&p->bad, p->n);
+	atomic_init(&p->stop, 0);
+	atomic_init(&p->waiting, 0);
+	if (p->n >= PIPELINE_MIN)
+		p->threaded = pthread_create(&p->th, NULL, prep_run, p) == 0;
+}
 
-	if (n >= PARALLEL_MIN) {
-		jobs[0].to = jobs[1].from = n / 2;
-		threaded = pthread_create(&th, NULL, prep_run, &jobs[1]) == 0;
-	}
-	prep_run(&jobs[0]);
-	if (threaded)
-		pthread_join(th, NULL);
-	else if (jobs[1].from < jobs[1].to)
-		prep_run(&jobs[1]);
+/* Wait for event 'i' (or prepare it here); on failure the message names it. */
+static int preparer_get(struct preparer *p, size_t i)
+{
+	int rc;
 
-	if (jobs[0].rc == 0 && jobs[1].rc == 0)
+	if (!p->threaded) {
+		if ((rc = prepare_one(p, i)) < 0) {
+			atomic_store(&p->bad, i);
+			return p->n > 1 ? atr__err_prefix(rc, "event %zu", i) : rc;
+		}
+		atomic_store(&p->ready, i + 1);
 		return 0;
-	for (int k = 0; k < 2; k++)
-		if (jobs[k].rc == 0)
-			for (size_t i = jobs[k].from; i < jobs[k].to; i++)
-				atr__event_release(&evs[i]);
-	struct prep_job *bad = jobs[0].rc < 0 ? &jobs[0] : &jobs[1];
-	if (n == 1)
-		return atr__err(bad->rc, "%s", bad->msg);
-	return atr__err(bad->rc, "event %zu: %s", bad->bad, bad->msg);
+	}
+	if (atomic_load(&p->ready) <= i && atomic_load(&p->bad) > i) {
+		pthread_mutex_lock(&p->mu);
+		atomic_store(&p->waiting, 1);
+		while (atomic_load(&p->ready) <= i && atomic_load(&p->bad) > i)
+			pthread_cond_wait(&p->cv, &p->mu);
+		atomic_store(&p->waiting, 0);
+		pthread_mutex_unlock(&p->mu);
+	}
+	if (atomic_load(&p->ready) > i)
+		return 0;
+	return p->n > 1 ? atr__err(p->rc, "event %zu: %s", i, p->msg)
+	                : atr__err(p->rc, "%s", p->msg);
+}
+
+/* Stop the worker and release every event it prepared. */
+static void preparer_finish(struct preparer *p)
+{
+	if (p->threaded) {
+		atomic_store(&p->stop, 1);
+		pthread_join(p->th, NULL);
+	}
+	for (size_t i = 0; i < atomic_load(&p->ready); i++)
+		atr__event_release(&p->evs[i]);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
 }
 
 /* ---------------------------------------------------------------- append */
@@ -216,56 +273,48 @@ static size_t idset_find_or_add(struct idset *s, const struct atr__event *evs, s
 }
 
 /*
- * Decide for each event whether it is new or a re-send. 'dup[i]' is set to
- * the seq+1 of an identical record already logged, or to UINT64_MAX when it
- * repeats an earlier event of this batch (index in 'same[i]').
+ * Is event 'i' a re-send? 1 with res[i] filled when it repeats an event
+ * already logged or earlier in this batch, 0 when it is new, or a status
+ * (ATR_ECONFLICT when the same id comes with different content).
  */
-static int check_ids(atr_store *st, const struct atr__event *evs, size_t n, uint64_t *dup,
-		     size_t *same)
+static int find_resend(atr_store *st, struct idset *set, const struct atr__event *evs, size_t i,
+                       size_t n, atr_append_result *res)
 {
-	struct idset set = {0};
-	int rc = 0;
+	const struct atr__event *ev = &evs[i];
+	uint8_t hash[32];
+	uint64_t seq;
+	size_t prev;
+	int rc;
 
-	if ((rc = idset_init(&set, n)) < 0)
-		return rc;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		uint8_t hash[32];
-		uint64_t seq;
-		size_t prev;
-
-		dup[i] = 0;
-		if (!evs[i].id_given)
-			continue;
-		prev = idset_find_or_add(&set, evs, i);
-		if (prev != (size_t)-1) {
-			if (memcmp(evs[prev].content_hash, evs[i].content_hash, 32))
-				rc = atr__err(ATR_ECONFLICT,
-					      "event %zu: event_id '%s' appears earlier in the batch "
-					      "with different content",
-					      i, evs[i].id_text);
-			dup[i] = UINT64_MAX;
-			same[i] = prev;
-			continue;
-		}
-		rc = st->find_event(st, evs[i].id, &seq, hash);
-		if (rc == ATR_ENOTFOUND) {
-			rc = 0;
-		} else if (rc == 0) {
-			if (memcmp(hash, evs[i].content_hash, 32)) {
-				rc = atr__err(ATR_ECONFLICT,
-					      "event_id '%s' is already logged at seq %llu with "
-					      "different content",
-					      evs[i].id_text, (unsigned long long)seq);
-				if (n > 1)
-					atr__err_prefix(rc, "event %zu", i);
-			}
-			dup[i] = seq + 1;
-		}
+	if (!ev->id_given)
+		return 0;
+	prev = idset_find_or_add(set, evs, i);
+	if (prev != (size_t)-1) {
+		if (memcmp(evs[prev].content_hash, ev->content_hash, 32))
+			return atr__err(
+			    ATR_ECONFLICT,
+			    "event %zu: event_id '%s' appears earlier in the batch with "
+			    "different content",
+			    i, ev->id_text);
+		res[i] = res[prev];
+		res[i].duplicate = 1;
+		return 1;
 	}
-	if (rc < 0 && n > 1 && rc != ATR_ECONFLICT)
-		rc = atr__err_prefix(rc, "checking event ids");
-	free(set.slot);
-	return rc;
+	rc = st->find_event(st, ev->id, &seq, hash);
+	if (rc == ATR_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return n > 1 ? atr__err_prefix(rc, "event %zu", i) : rc;
+	if (memcmp(hash, ev->content_hash, 32)) {
+		rc = atr__err(ATR_ECONFLICT,
+		              "event_id '%s' is already logged at seq %llu with different content",
+		              ev->id_text, (unsigned long long)seq);
+		return n > 1 ? atr__err_prefix(rc, "event %zu", i) : rc;
+	}
+	res[i].seq = seq;
+	res[i].duplicate = 1;
+	memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
+	return 1;
 }
 
 static int sync_edge(atr_log *log, uint64_t size)
@@ -282,135 +331,164 @@ static int sync_edge(atr_log *log, uint64_t size)
 	return rc;
 }
 
-/* Under the write lock: sequence, hash and store the prepared events. */
-static int append_locked(atr_log *log, struct atr__event *evs, size_t n, uint64_t size,
-			 atr_append_result *res, uint64_t *dup, size_t *same)
+/* Records sequenced but not yet handed to the store. */
+struct pending {
+	atr_store_entry ents[PUT_CHUNK];
+	size_t k;
+	char *buf;
+	size_t len, cap;
+};
+
+static int pending_flush(atr_store *st, struct pending *pd)
 {
-	atr_store_entry *ents = NULL;
-	const atr_store_tile *tiles;
-	size_t ntiles, k = 0, cap = 0, off = 0;
-	char *buf = NULL;
+	int rc = pd->k ? st->put_records(st, pd->ents, pd->k) : 0;
+
+	pd->k = 0;
+	pd->len = 0;
+	return rc;
+}
+
+/* Sequence event 'ev' as record 'seq': build its bytes, hash the leaf, queue it. */
+static int sequence(atr_log *log, struct pending *pd, const struct atr__event *ev, uint64_t seq)
+{
+	size_t need = atr__event_record_cap(ev);
+	atr_store_entry *e;
+	atr_hash leaf;
 	int rc;
 
-	if ((rc = check_ids(log->st, evs, n, dup, same)) < 0)
+	if (pd->k == PUT_CHUNK && (rc = pending_flush(log->st, pd)) < 0)
 		return rc;
-	for (size_t i = 0; i < n; i++)
-		if (!dup[i])
-			cap += atr__event_record_cap(&evs[i]);
-	ents = malloc(n * sizeof(*ents));
-	buf = malloc(cap ? cap : 1);
-	if (!ents || !buf) {
-		rc = atr__err(ATR_ENOMEM, "out of memory");
-		goto cleanup;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct atr__event *ev = &evs[i];
-		atr_store_entry *e;
-		atr_hash leaf;
+	if (pd->len + need > pd->cap) {
+		/* Entries point into the buffer: flush them before it moves. */
+		if ((rc = pending_flush(log->st, pd)) < 0)
+			return rc;
+		size_t cap = pd->cap ? pd->cap : (256u << 10);
+		char *b;
 
-		if (dup[i] == UINT64_MAX) {
-			res[i] = res[same[i]];
-			res[i].duplicate = 1;
-			continue;
+		while (cap < need)
+			cap *= 2;
+		if (cap > pd->cap) {
+			if (!(b = realloc(pd->buf, cap)))
+				return atr__err(ATR_ENOMEM, "out of memory");
+			pd->buf = b;
+			pd->cap = cap;
 		}
-		if (dup[i]) {
-			res[i].seq = dup[i] - 1;
-			res[i].duplicate = 1;
-			memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
-			continue;
-		}
-		e = &ents[k];
-		e->seq = size + k;
-		e->record = buf + off;
-		e->record_len = atr__event_record(ev, e->seq, buf + off);
-		off += e->record_len;
-		e->event_id = ev->id;
-		e->content_hash = ev->content_hash;
-		e->detail = ev->detail;
-		e->detail_len = ev->detail_len;
-		e->salt = ev->salt;
-		e->type = ev->type;
-		e->level = ev->level;
-		e->actor = ev->actor;
-		e->trace_id = ev->trace_id;
-		e->session_id = ev->session_id;
-		e->run_id = ev->run_id;
-		e->job_id = ev->job_id;
-		e->target = ev->target;
-		e->ts_us = ev->ts_us;
-		atr_leaf_hash(&leaf, e->record, e->record_len);
-		if ((rc = atr__edge_append(&log->edge, &leaf)) < 0)
+	}
+	e = &pd->ents[pd->k++];
+	e->seq = seq;
+	e->record = pd->buf + pd->len;
+	e->record_len = atr__event_record(ev, seq, pd->buf + pd->len);
+	pd->len += e->record_len;
+	e->event_id = ev->id;
+	e->content_hash = ev->content_hash;
+	e->detail = ev->detail;
+	e->detail_len = ev->detail_len;
+	e->salt = ev->salt;
+	e->type = ev->type;
+	e->level = ev->level;
+	e->actor = ev->actor;
+	e->trace_id = ev->trace_id;
+	e->session_id = ev->session_id;
+	e->run_id = ev->run_id;
+	e->job_id = ev->job_id;
+	e->target = ev->target;
+	e->ts_us = ev->ts_us;
+	atr_leaf_hash(&leaf, e->record, e->record_len);
+	return atr__edge_append(&log->edge, &leaf);
+}
+
+/* Under the write lock: take each event as it is prepared and store it. */
+static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_append_result *res)
+{
+	struct idset set = {0};
+	struct pending *pd;
+	const atr_store_tile *tiles;
+	size_t ntiles;
+	uint64_t k = 0;
+	int rc;
+
+	pd = calloc(1, sizeof(*pd));
+	if (!pd || (rc = idset_init(&set, p->n)) < 0) {
+		free(pd);
+		return atr__err(ATR_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		const struct atr__event *ev = &p->evs[i];
+
+		if ((rc = preparer_get(p, i)) < 0 ||
+		    (rc = find_resend(log->st, &set, p->evs, i, p->n, res)) < 0)
 			goto cleanup;
-		res[i].seq = e->seq;
+		if (rc == 1)
+			continue;
+		if ((rc = sequence(log, pd, ev, size + k)) < 0)
+			goto cleanup;
+		res[i].seq = size + k;
 		res[i].duplicate = 0;
 		memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
 		k++;
 	}
+	rc = 0;
 	if (k == 0)
-		goto cleanup;
-	if ((rc = log->st->put_records(log->st, ents, k)) < 0)
+		goto cleanup; /* only re-sends: nothing to commit */
+	if ((rc = pending_flush(log->st, pd)) < 0)
 		goto cleanup;
 	atr__edge_take(&log->edge, &tiles, &ntiles);
 	if ((rc = log->st->put_tiles(log->st, tiles, ntiles)) < 0)
 		goto cleanup;
 	rc = log->st->write_commit(log->st, size + k);
 cleanup:
-	free(ents);
-	free(buf);
+	free(set.slot);
+	if (pd)
+		free(pd->buf);
+	free(pd);
 	return rc;
 }
 
 int atr_log_append_batch(atr_log *log, const char *const *jsons, const size_t *lens, size_t n,
-			 atr_append_result *results)
+                         atr_append_result *results)
 {
-	struct atr__event *evs = NULL;
+	struct preparer p = {0};
 	atr_append_result *res = results;
 	atr__edge_state *snap = NULL;
-	uint64_t size, *dup = NULL;
-	size_t *same = NULL;
-	int rc, began = 0;
+	uint64_t size;
+	int rc;
 
 	if (n == 0)
 		return 0;
-	evs = calloc(n, sizeof(*evs));
-	dup = malloc(n * sizeof(*dup));
-	same = malloc(n * sizeof(*same));
+	p.evs = calloc(n, sizeof(*p.evs));
 	snap = malloc(sizeof(*snap));
 	if (!res)
 		res = malloc(n * sizeof(*res));
-	if (!evs || !dup || !same || !snap || !res) {
-		free(evs);
-		rc = atr__err(ATR_ENOMEM, "out of memory");
-		evs = NULL;
-		goto out;
+	if (!p.evs || !snap || !res) {
+		free(p.evs);
+		free(snap);
+		if (res != results)
+			free(res);
+		return atr__err(ATR_ENOMEM, "out of memory");
 	}
-	if ((rc = prepare_all(evs, jsons, lens, n, atr__now_us())) < 0) {
-		free(evs);
-		evs = NULL;
-		goto out;
-	}
+	p.jsons = jsons;
+	p.lens = lens;
+	p.n = n;
+	p.now = atr__now_us();
+	preparer_start(&p);
+
 	if ((rc = log->st->write_begin(log->st, &size)) < 0)
 		goto out;
-	began = 1;
-	if ((rc = sync_edge(log, size)) < 0)
+	if ((rc = sync_edge(log, size)) < 0) {
+		log->st->write_abort(log->st);
 		goto out;
+	}
 	memcpy(snap, &log->edge.st, sizeof(*snap));
-	rc = append_locked(log, evs, n, size, res, dup, same);
-	if (rc < 0) {
+	rc = append_locked(log, &p, size, res);
+	if (rc < 0 || log->edge.st.size == size) {
+		/* Failed, or nothing new: end the transaction and put the edge back. */
+		log->st->write_abort(log->st);
 		memcpy(&log->edge.st, snap, sizeof(*snap));
 		atr__edge_clear_pending(&log->edge);
 	}
 out:
-	if (began && rc < 0)
-		log->st->write_abort(log->st);
-	else if (began && rc == 0 && log->edge.st.size == size)
-		log->st->write_abort(log->st); /* all duplicates: nothing to commit */
-	if (evs)
-		for (size_t i = 0; i < n; i++)
-			atr__event_release(&evs[i]);
-	free(evs);
-	free(dup);
-	free(same);
+	preparer_finish(&p);
+	free(p.evs);
 	free(snap);
 	if (res != results)
 		free(res);
@@ -439,7 +517,7 @@ static int with_reader(atr_log *log, uint64_t size, atr__tree_reader **r)
 		return rc;
 	if (size > have)
 		return atr__err(ATR_EINVALID, "size %llu is beyond the log's size %llu",
-				(unsigned long long)size, (unsigned long long)have);
+		                (unsigned long long)size, (unsigned long long)have);
 	return atr__tree_reader_new(r, atr__log_tile, log->st);
 }
 
@@ -482,7 +560,7 @@ int atr_log_inclusion_proof(atr_log *log, uint64_t seq, uint64_t size, atr_hash 
 }
 
 int atr_log_consistency_proof(atr_log *log, uint64_t old_size, uint64_t new_size, atr_hash **path,
-			      size_t *n)
+                              size_t *n)
 {
 	atr__tree_reader *r;
 	int rc;

@@ -30,12 +30,18 @@
 const char *atr_verify_status_name(atr_verify_status s)
 {
 	switch (s) {
-	case ATR_VERIFY_OK: return "OK";
-	case ATR_VERIFY_TAMPERED: return "TAMPERED";
-	case ATR_VERIFY_TRUNCATED: return "TRUNCATED";
-	case ATR_VERIFY_FORKED: return "FORKED";
-	case ATR_VERIFY_UNANCHORED: return "UNANCHORED";
-	default: return "ERROR";
+	case ATR_VERIFY_OK:
+		return "OK";
+	case ATR_VERIFY_TAMPERED:
+		return "TAMPERED";
+	case ATR_VERIFY_TRUNCATED:
+		return "TRUNCATED";
+	case ATR_VERIFY_FORKED:
+		return "FORKED";
+	case ATR_VERIFY_UNANCHORED:
+		return "UNANCHORED";
+	default:
+		return "ERROR";
 	}
 }
 
@@ -46,7 +52,7 @@ struct checker {
 	void *ctx;
 	atr_verify_result *res;
 	atr__tree_edge *edge;
-	uint64_t next;   /* the seq the next record should carry */
+	uint64_t next; /* the seq the next record should carry */
 	int tampered;
 	int truncated;
 	/* Export only: seqs skipped over, missing unless they turn up later. */
@@ -55,10 +61,10 @@ struct checker {
 };
 
 static void report(struct checker *c, atr_finding_kind kind, int has_seq, uint64_t seq,
-		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static void report(struct checker *c, atr_finding_kind kind, int has_seq, uint64_t seq,
-		   const char *fmt, ...)
+                   const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -110,7 +116,7 @@ static void checker_release(struct checker *c)
  * tree's leaf for a missing seq so the recomputed root stays comparable.
  */
 static int note_missing(struct checker *c, uint64_t upto,
-			int (*leaf_of)(void *, uint64_t, atr_hash *), void *lctx)
+                        int (*leaf_of)(void *, uint64_t, atr_hash *), void *lctx)
 {
 	uint64_t first = c->next;
 
@@ -140,13 +146,13 @@ static int note_missing(struct checker *c, uint64_t upto,
 struct hashed {
 	atr_hash leaf;
 	uint64_t seq;
-	int seq_ok;        /* the record carries a valid seq */
-	int commit_ok;     /* ... and a 64-digit detail_commit */
-	int payload;       /* 0 matches, 1 changed, 2 erased */
+	int seq_ok;    /* the record carries a valid seq */
+	int commit_ok; /* ... and a 64-digit detail_commit */
+	int payload;   /* 0 matches, 1 changed, 2 erased */
 };
 
 static void hash_record(struct hashed *h, const char *rec, size_t len, const char *detail,
-			size_t dlen, const uint8_t *salt)
+                        size_t dlen, const uint8_t *salt)
 {
 	const char *commit_hex;
 	size_t commit_len;
@@ -155,9 +161,9 @@ static void hash_record(struct hashed *h, const char *rec, size_t len, const cha
 
 	atr_leaf_hash(&h->leaf, rec, len);
 	h->seq_ok = atr__json_member_u64(rec, len, "seq", &h->seq) == 0;
-	h->commit_ok = atr__json_member_str(rec, len, "detail_commit", &commit_hex,
-					    &commit_len) == 0 &&
-		       commit_len == 64;
+	h->commit_ok =
+	    atr__json_member_str(rec, len, "detail_commit", &commit_hex, &commit_len) == 0 &&
+	    commit_len == 64;
 	h->payload = 2;
 	if (!h->commit_ok || !detail || !salt)
 		return;
@@ -173,7 +179,7 @@ static void hash_record(struct hashed *h, const char *rec, size_t len, const cha
  * it, NULL if unknown. 'bytes' is what was hashed.
  */
 static int place_record(struct checker *c, uint64_t pos, const struct hashed *h,
-			const atr_hash *stored, size_t bytes)
+                        const atr_hash *stored, size_t bytes)
 {
 	unsigned long long p = (unsigned long long)pos;
 	int rc;
@@ -207,8 +213,8 @@ static int place_record(struct checker *c, uint64_t pos, const struct hashed *h,
 }
 
 static int check_record(struct checker *c, uint64_t pos, const char *rec, size_t len,
-			const atr_hash *stored, const char *detail, size_t dlen,
-			const uint8_t *salt)
+                        const atr_hash *stored, const char *detail, size_t dlen,
+                        const uint8_t *salt)
 {
 	struct hashed h;
 
@@ -274,7 +280,7 @@ static int stored_leaf(void *ctx, uint64_t seq, atr_hash *out)
  * one chunk of records, this thread reads the next from the store; then the
  * hashed chunk is placed in order. Memory stays bounded by two chunks.
  */
-#define CHUNK_ROWS 1024
+#define CHUNK_ROWS  1024
 #define CHUNK_BYTES (8u << 20)
 
 struct chunk {
@@ -342,8 +348,8 @@ static void *chunk_hash(void *arg)
 		int pl = k->row[i].has_payload;
 
 		hash_record(&k->h[i], k->buf + k->row[i].rec, k->row[i].rlen,
-			    pl ? k->buf + k->row[i].det : NULL, k->row[i].dlen,
-			    pl ? k->row[i].salt : NULL);
+		            pl ? k->buf + k->row[i].det : NULL, k->row[i].dlen,
+		            pl ? k->row[i].salt : NULL);
 	}
 	return NULL;
 }
@@ -487,7 +493,7 @@ int atr_log_export(atr_log *log, FILE *out, uint64_t *records)
 		goto done;
 	atr_hash_hex(&root, hex);
 	fprintf(out, "{\"tree_head\":{\"root_hash\":\"%s\",\"size\":%llu}}\n", hex,
-		(unsigned long long)size);
+	        (unsigned long long)size);
 	if (fflush(out) != 0 || ferror(out)) {
 		rc = atr__err(ATR_EIO, "cannot write the export: %s", strerror(errno));
 		goto done;
@@ -510,7 +516,7 @@ static int parse_tree_head(const char *line, size_t len, uint64_t *size, atr_has
 	json_t *sz = json_object_get(th, "size");
 	const char *rh = json_string_value(json_object_get(th, "root_hash"));
 	int ok = json_is_integer(sz) && json_integer_value(sz) >= 0 && rh &&
-		 atr__unhex(root->b, 32, rh) == 0;
+	         atr__unhex(root->b, 32, rh) == 0;
 
 	if (ok)
 		*size = (uint64_t)json_integer_value(sz);
@@ -588,8 +594,7 @@ static int check_line(struct checker *c, const char *line, size_t len, uint64_t 
 			return 0;
 		}
 	}
-	return check_record(c, c->next, rec, rlen, &stored, detail, dlen,
-			    have_salt ? salt : NULL);
+	return check_record(c, c->next, rec, rlen, &stored, detail, dlen, have_salt ? salt : NULL);
 }
 
 /* Seqs still pending at the end were never seen. */
@@ -619,7 +624,7 @@ int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx, atr_verify
 	}
 	if (!f) {
 		rc = atr__err(errno == ENOENT ? ATR_ENOTFOUND : ATR_EIO, "cannot open '%s': %s",
-			      path, strerror(errno));
+		              path, strerror(errno));
 		goto done;
 	}
 	while ((len = getline(&line, &cap, f)) >= 0) {
@@ -636,7 +641,8 @@ int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx, atr_verify
 		if (!strncmp(line, "{\"tree_head\"", 12)) {
 			if (parse_tree_head(line, (size_t)len, &head_size, &head_root) != 0) {
 				report(&c, ATR_FINDING_MALFORMED, 0, 0,
-				       "line %llu: malformed tree head", (unsigned long long)lineno);
+				       "line %llu: malformed tree head",
+				       (unsigned long long)lineno);
 				continue;
 			}
 			have_head = 1;

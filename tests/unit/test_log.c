@@ -92,10 +92,12 @@ static void test_batch_is_atomic(void **state)
 static void test_idempotent_and_conflict(void **state)
 {
 	atr_log *log = open_log();
-	const char *e1 = "{\"event_id\":\"0190F0E0-0000-7000-8000-000000000001\",\"type\":\"command\","
-			 "\"actor\":\"a\",\"target\":\"make\",\"exit_code\":0}";
-	const char *e1b = "{\"event_id\":\"0190f0e0-0000-7000-8000-000000000001\",\"type\":\"command\","
-			  "\"actor\":\"a\",\"target\":\"make\",\"exit_code\":1}";
+	const char *e1 =
+	    "{\"event_id\":\"0190F0E0-0000-7000-8000-000000000001\",\"type\":\"command\","
+	    "\"actor\":\"a\",\"target\":\"make\",\"exit_code\":0}";
+	const char *e1b =
+	    "{\"event_id\":\"0190f0e0-0000-7000-8000-000000000001\",\"type\":\"command\","
+	    "\"actor\":\"a\",\"target\":\"make\",\"exit_code\":1}";
 	const char *e2 = "{\"type\":\"tool_call\",\"actor\":\"b\",\"target\":\"grep\"}";
 	const char *pair[] = {e2, e1};
 	const char *same[] = {e1, e1};
@@ -154,9 +156,9 @@ static void test_proofs_match_records(void **state)
 		size_t len;
 
 		snprintf(json, sizeof(json),
-			 "{\"type\":\"file_read\",\"actor\":\"a%d\",\"target\":\"/src/%d.c\","
-			 "\"detail\":{\"i\":%d}}",
-			 i % 7, i, i);
+		         "{\"type\":\"file_read\",\"actor\":\"a%d\",\"target\":\"/src/%d.c\","
+		         "\"detail\":{\"i\":%d}}",
+		         i % 7, i, i);
 		append_ok(log, json, (uint64_t)i);
 		assert_int_equal(atr_log_get(log, (uint64_t)i, &rec), 0);
 		bytes = atr_record_bytes(rec, &len);
@@ -169,7 +171,8 @@ static void test_proofs_match_records(void **state)
 		assert_memory_equal(root.b, root2.b, 32);
 		for (uint64_t i = 0; i < size; i += 11) {
 			assert_int_equal(atr_log_inclusion_proof(log, i, size, &path_, &n), 0);
-			assert_int_equal(atr_verify_inclusion(&leaves[i], i, size, path_, n, &root), 0);
+			assert_int_equal(atr_verify_inclusion(&leaves[i], i, size, path_, n, &root),
+			                 0);
 			atr_free(path_);
 		}
 		atr_root_from_leaves(&root2, leaves, 300);
@@ -256,7 +259,7 @@ static void test_open_errors(void **state)
 	assert_int_equal(atr_log_open(&log, "postgres://localhost/x", 0), ATR_EUNSUPPORTED);
 	assert_null(log);
 	assert_int_equal(atr_log_open(&log, "/nonexistent-dir-xyz/none.db", ATR_OPEN_READONLY),
-			 ATR_ENOTFOUND);
+	                 ATR_ENOTFOUND);
 	assert_null(log);
 	assert_int_equal(atr_log_open(&log, "sqlite:", 0), ATR_EINVALID);
 }
