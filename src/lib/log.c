@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,9 @@ int atr__log_tile(void *ctx, unsigned level, uint64_t index, atr_hash *hashes, u
 /* Records handed to the store per put_records call. */
 #define PUT_CHUNK 256
 
+/* What one event of a batch is, as the two preparing threads see it. */
+enum { EV_FREE, EV_CLAIMED, EV_READY, EV_FAILED };
+
 struct preparer {
 	struct atr__event *evs;
 	const char *const *jsons;
@@ -134,108 +138,84 @@ struct preparer {
 	size_t n;
 	int64_t now;
 	/*
-	 * 'ready' and 'bad' are published with atomics so that the consumer
-	 * reads them without a lock; the mutex and condition variable are only
-	 * for sleeping when it has caught up ('waiting').
+	 * Both threads claim events in order from 'next' and publish each
+	 * one's state. The consumer takes event i once it is ready and, rather
+	 * than wait while the worker finishes it, prepares later ones itself.
 	 */
-	_Atomic size_t ready; /* evs[0..ready) are prepared */
-	_Atomic size_t bad;   /* the first event that failed, or n */
-	_Atomic int stop;     /* the consumer gave up */
-	_Atomic int waiting;  /* the consumer sleeps on 'cv' */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int rc;
+	_Atomic size_t next;
+	_Atomic unsigned char *state;
+	int *rc;          /* per event: its status when EV_FAILED */
+	char (*msg)[256]; /* per event: its message when EV_FAILED */
 	int threaded;
 	pthread_t th;
-	char msg[512];
 };
 
-static int prepare_one(struct preparer *p, size_t i)
+/* Claim and prepare the next free event; 0 when none is left. */
+static int prepare_next(struct preparer *p)
 {
-	size_t len = p->lens ? p->lens[i] : strlen(p->jsons[i]);
+	size_t i = atomic_fetch_add(&p->next, 1);
+	size_t len;
+	int rc;
 
-	return atr__event_prepare(&p->evs[i], p->jsons[i], len, p->now);
-}
-
-static void wake(struct preparer *p)
-{
-	if (atomic_load(&p->waiting)) {
-		pthread_mutex_lock(&p->mu);
-		pthread_cond_signal(&p->cv);
-		pthread_mutex_unlock(&p->mu);
+	if (i >= p->n)
+		return 0;
+	len = p->lens ? p->lens[i] : strlen(p->jsons[i]);
+	rc = atr__event_prepare(&p->evs[i], p->jsons[i], len, p->now);
+	if (rc < 0) {
+		p->rc[i] = rc;
+		snprintf(p->msg[i], sizeof(p->msg[i]), "%s", atr_errmsg());
 	}
+	atomic_store(&p->state[i], rc < 0 ? EV_FAILED : EV_READY);
+	return 1;
 }
 
 static void *prep_run(void *arg)
 {
-	struct preparer *p = arg;
-
-	for (size_t i = 0; i < p->n && !atomic_load(&p->stop); i++) {
-		int rc = prepare_one(p, i);
-
-		if (rc < 0) {
-			p->rc = rc;
-			snprintf(p->msg, sizeof(p->msg), "%s", atr_errmsg());
-			atomic_store(&p->bad, i);
-			wake(p);
-			break;
-		}
-		atomic_store(&p->ready, i + 1);
-		wake(p);
-	}
+	while (prepare_next(arg))
+		;
 	return NULL;
 }
 
-static void preparer_start(struct preparer *p)
+static int preparer_start(struct preparer *p)
 {
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	atomic_init(&p->ready, 0);
-	atomic_init(&p->bad, p->n);
-	atomic_init(&p->stop, 0);
-	atomic_init(&p->waiting, 0);
+	atomic_init(&p->next, 0);
+	p->state = calloc(p->n, sizeof(*p->state));
+	p->rc = calloc(p->n, sizeof(*p->rc));
+	p->msg = malloc(p->n * sizeof(*p->msg));
+	if (!p->state || !p->rc || !p->msg)
+		return atr__err(ATR_ENOMEM, "out of memory");
 	if (p->n >= PIPELINE_MIN)
 		p->threaded = pthread_create(&p->th, NULL, prep_run, p) == 0;
+	return 0;
 }
 
-/* Wait for event 'i' (or prepare it here); on failure the message names it. */
+/* Event 'i', prepared by whichever thread got it; on failure the message names it. */
 static int preparer_get(struct preparer *p, size_t i)
 {
-	int rc;
+	unsigned char st;
 
-	if (!p->threaded) {
-		if ((rc = prepare_one(p, i)) < 0) {
-			atomic_store(&p->bad, i);
-			return p->n > 1 ? atr__err_prefix(rc, "event %zu", i) : rc;
-		}
-		atomic_store(&p->ready, i + 1);
+	while ((st = atomic_load(&p->state[i])) < EV_READY)
+		if (!prepare_next(p))
+			sched_yield(); /* the worker holds the last ones */
+	if (st == EV_READY)
 		return 0;
-	}
-	if (atomic_load(&p->ready) <= i && atomic_load(&p->bad) > i) {
-		pthread_mutex_lock(&p->mu);
-		atomic_store(&p->waiting, 1);
-		while (atomic_load(&p->ready) <= i && atomic_load(&p->bad) > i)
-			pthread_cond_wait(&p->cv, &p->mu);
-		atomic_store(&p->waiting, 0);
-		pthread_mutex_unlock(&p->mu);
-	}
-	if (atomic_load(&p->ready) > i)
-		return 0;
-	return p->n > 1 ? atr__err(p->rc, "event %zu: %s", i, p->msg)
-	                : atr__err(p->rc, "%s", p->msg);
+	return p->n > 1 ? atr__err(p->rc[i], "event %zu: %s", i, p->msg[i])
+	                : atr__err(p->rc[i], "%s", p->msg[i]);
 }
 
-/* Stop the worker and release every event it prepared. */
+/* Stop the worker and release every event that was prepared. */
 static void preparer_finish(struct preparer *p)
 {
-	if (p->threaded) {
-		atomic_store(&p->stop, 1);
+	if (p->state)
+		atomic_store(&p->next, p->n); /* nothing more gets claimed */
+	if (p->threaded)
 		pthread_join(p->th, NULL);
-	}
-	for (size_t i = 0; i < atomic_load(&p->ready); i++)
-		atr__event_release(&p->evs[i]);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
+	for (size_t i = 0; p->state && i < p->n; i++)
+		if (atomic_load(&p->state[i]) == EV_READY)
+			atr__event_release(&p->evs[i]);
+	free((void *)p->state);
+	free(p->rc);
+	free(p->msg);
 }
 
 /* ---------------------------------------------------------------- append */
@@ -470,9 +450,7 @@ int atr_log_append_batch(atr_log *log, const char *const *jsons, const size_t *l
 	p.lens = lens;
 	p.n = n;
 	p.now = atr__now_us();
-	preparer_start(&p);
-
-	if ((rc = log->st->write_begin(log->st, &size)) < 0)
+	if ((rc = preparer_start(&p)) < 0 || (rc = log->st->write_begin(log->st, &size)) < 0)
 		goto out;
 	if ((rc = sync_edge(log, size)) < 0) {
 		log->st->write_abort(log->st);

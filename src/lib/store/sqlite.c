@@ -8,7 +8,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +43,12 @@
  */
 #define PAGE_SIZE 8192
 /*
- * SQLite's own autocheckpoint (for connections that never write it does
- * not matter); the writer replaces it with the background checkpointer
- * below, which copies the WAL back every CKPT_FRAMES pages.
+ * Checkpoint the WAL into the database every 8192 pages (64 MiB): large
+ * enough that a busy ingest does not stop every few batches for a checkpoint
+ * (each one fsyncs the database file), small enough that readers do not walk
+ * a long WAL. journal_size_limit truncates the WAL back afterwards. (A
+ * checkpointer thread was measured slower: PASSIVE checkpoints beside a
+ * steady writer never let the WAL restart.)
  */
 #define WAL_AUTOCHECKPOINT 8192
 #define JOURNAL_SIZE_LIMIT (64 << 20)
@@ -211,15 +213,6 @@ struct sqlite_store {
 	/* A read connection kept for cursors; one cursor uses it at a time. */
 	sqlite3 *rdb;
 	int rdb_in_use;
-	/*
-	 * The WAL is copied back into the database by a thread of its own
-	 * (PASSIVE checkpoints never block the writer), so a commit does not
-	 * stall on the copy. Started on the first full WAL.
-	 */
-	pthread_t ckpt;
-	pthread_mutex_t ckpt_mu;
-	pthread_cond_t ckpt_cv;
-	int ckpt_started, ckpt_wanted, ckpt_stop;
 };
 
 /*
@@ -1540,74 +1533,6 @@ static void sq_query_close(atr_store_cursor *c)
 		cursor_free(cur);
 }
 
-/* ---------------------------------------------------------------- checkpoints */
-
-/* WAL frames (pages, 16 MiB) that start a background checkpoint, and that force one inline. */
-#define CKPT_FRAMES       2048
-#define CKPT_FORCE_FRAMES (32 * CKPT_FRAMES)
-
-static void *ckpt_run(void *arg)
-{
-	struct sqlite_store *st = arg;
-	sqlite3 *db = NULL;
-
-	pthread_mutex_lock(&st->ckpt_mu);
-	for (;;) {
-		while (!st->ckpt_wanted && !st->ckpt_stop)
-			pthread_cond_wait(&st->ckpt_cv, &st->ckpt_mu);
-		if (st->ckpt_stop)
-			break;
-		st->ckpt_wanted = 0;
-		pthread_mutex_unlock(&st->ckpt_mu);
-		if (!db &&
-		    sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-		                    NULL) != SQLITE_OK) {
-			sqlite3_close_v2(db);
-			db = NULL;
-		}
-		/* A failure here is harmless: the next one, or the writer's forced one, catches up.
-		 */
-		if (db)
-			sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		pthread_mutex_lock(&st->ckpt_mu);
-	}
-	pthread_mutex_unlock(&st->ckpt_mu);
-	sqlite3_close_v2(db);
-	return NULL;
-}
-
-/* Called by SQLite after each commit on the writer connection. */
-static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
-{
-	struct sqlite_store *st = arg;
-
-	if (frames >= CKPT_FORCE_FRAMES) {
-		/* The thread is not keeping up (or could not start): do it here. */
-		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		return SQLITE_OK;
-	}
-	if (frames < CKPT_FRAMES)
-		return SQLITE_OK;
-	pthread_mutex_lock(&st->ckpt_mu);
-	if (!st->ckpt_started && !st->ckpt_stop)
-		st->ckpt_started = pthread_create(&st->ckpt, NULL, ckpt_run, st) == 0;
-	st->ckpt_wanted = 1;
-	pthread_cond_signal(&st->ckpt_cv);
-	pthread_mutex_unlock(&st->ckpt_mu);
-	return SQLITE_OK;
-}
-
-static void ckpt_stop(struct sqlite_store *st)
-{
-	pthread_mutex_lock(&st->ckpt_mu);
-	st->ckpt_stop = 1;
-	pthread_cond_signal(&st->ckpt_cv);
-	pthread_mutex_unlock(&st->ckpt_mu);
-	if (st->ckpt_started)
-		pthread_join(st->ckpt, NULL);
-	st->ckpt_started = 0;
-}
-
 /* ---------------------------------------------------------------- lifetime */
 
 static void sq_free(atr_store *base)
@@ -1617,7 +1542,6 @@ static void sq_free(atr_store *base)
 	if (!st)
 		return;
 	assert(!st->rdb_in_use); /* every cursor is closed before its store */
-	ckpt_stop(st);
 	if (st->db && !sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	for (int i = 0; i < S_COUNT; i++)
@@ -1628,8 +1552,6 @@ static void sq_free(atr_store *base)
 		free(st->groups[g].buf);
 	free(st->groups);
 	free(st->slots);
-	pthread_mutex_destroy(&st->ckpt_mu);
-	pthread_cond_destroy(&st->ckpt_cv);
 	free(st->path);
 	free(st);
 }
@@ -1666,8 +1588,6 @@ int atr_store_sqlite_open(atr_store **out, const char *path, unsigned flags)
 	}
 	st->base = sqlite_vtable;
 	st->flags = flags;
-	pthread_mutex_init(&st->ckpt_mu, NULL);
-	pthread_cond_init(&st->ckpt_cv, NULL);
 	create = !(flags & (ATR_OPEN_READONLY | ATR_OPEN_NOCREATE));
 	if (stat(path, &sb) != 0) {
 		if (errno != ENOENT) {
@@ -1692,9 +1612,6 @@ int atr_store_sqlite_open(atr_store **out, const char *path, unsigned flags)
 		goto fail;
 	if ((err = configure(st, st->db, WRITE_CACHE_KIB)) != 0)
 		goto fail;
-	if (!(flags & ATR_OPEN_READONLY))
-		sqlite3_wal_hook(st->db, wal_hook,
-		                 st); /* replaces SQLite's inline autocheckpoint */
 	for (int i = 0; i < S_COUNT; i++) {
 		int rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		                            &st->stmt[i], NULL);
