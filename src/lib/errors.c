@@ -54,19 +54,32 @@ int atr__err_prefix(int code, const char *fmt, ...)
 const char *atr_strerror(int code)
 {
 	switch (code) {
-	case ATR_OK: return "ok";
-	case ATR_EINVALID: return "invalid";
-	case ATR_ENOTFOUND: return "not_found";
-	case ATR_EEXISTS: return "exists";
-	case ATR_ECONFLICT: return "conflict";
-	case ATR_ETAMPER: return "tampered";
-	case ATR_EBACKEND: return "backend";
-	case ATR_ETOOBIG: return "too_big";
-	case ATR_ENOMEM: return "no_memory";
-	case ATR_EIO: return "io";
-	case ATR_EBUSY: return "busy";
-	case ATR_EUNSUPPORTED: return "unsupported";
-	default: return "unknown";
+	case ATR_OK:
+		return "ok";
+	case ATR_EINVALID:
+		return "invalid";
+	case ATR_ENOTFOUND:
+		return "not_found";
+	case ATR_EEXISTS:
+		return "exists";
+	case ATR_ECONFLICT:
+		return "conflict";
+	case ATR_ETAMPER:
+		return "tampered";
+	case ATR_EBACKEND:
+		return "backend";
+	case ATR_ETOOBIG:
+		return "too_big";
+	case ATR_ENOMEM:
+		return "no_memory";
+	case ATR_EIO:
+		return "io";
+	case ATR_EBUSY:
+		return "busy";
+	case ATR_EUNSUPPORTED:
+		return "unsupported";
+	default:
+		return "unknown";
 	}
 }
 
@@ -91,7 +104,7 @@ void atr__hex(char *out, const uint8_t *in, size_t n)
 	out[2 * n] = '\0';
 }
 
-static int hexval(char c)
+int atr__hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -107,8 +120,8 @@ int atr__unhex(uint8_t *out, size_t n, const char *hex)
 	for (size_t i = 0; i < n; i++) {
 		int hi, lo;
 
-		if (!hex[2 * i] || (hi = hexval(hex[2 * i])) < 0 || !hex[2 * i + 1] ||
-		    (lo = hexval(hex[2 * i + 1])) < 0)
+		if (!hex[2 * i] || (hi = atr__hexval(hex[2 * i])) < 0 || !hex[2 * i + 1] ||
+		    (lo = atr__hexval(hex[2 * i + 1])) < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}

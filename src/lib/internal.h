@@ -23,10 +23,13 @@ int atr__err_prefix(int code, const char *fmt, ...) __attribute__((format(printf
 
 /* SHA-256 over up to three byte ranges concatenated (NULL/0 ranges skipped). */
 void atr__sha256(uint8_t out[32], const void *a, size_t alen, const void *b, size_t blen,
-		 const void *c, size_t clen);
+                 const void *c, size_t clen);
 
 /* Lower-case hex of 'n' bytes into 'out' (2n+1 bytes with the NUL). */
 void atr__hex(char *out, const uint8_t *in, size_t n);
+
+/* The value of one hex digit (either case), or -1. */
+int atr__hexval(char c);
 
 /* Parse exactly 2n hex digits from 'hex' (NUL-terminated) into 'out'; -1 if not. */
 int atr__unhex(uint8_t *out, size_t n, const char *hex);

@@ -125,17 +125,6 @@ int atr__uuid7(uint8_t out[16], int64_t now_us)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int atr__uuid_parse(uint8_t out[16], const char *text)
 {
 	uint8_t id[16];
@@ -150,7 +139,7 @@ int atr__uuid_parse(uint8_t out[16], const char *text)
 			continue;
 		}
 		/* Reads stop at the first bad byte, so a short string ends at its NUL. */
-		if ((hi = hexval(text[i])) < 0 || (lo = hexval(text[i + 1])) < 0)
+		if ((hi = atr__hexval(text[i])) < 0 || (lo = atr__hexval(text[i + 1])) < 0)
 			return -1;
 		id[n++] = (uint8_t)(hi << 4 | lo);
 		i++;

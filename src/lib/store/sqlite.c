@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1573,8 +1574,21 @@ static const atr_store sqlite_vtable = {
     .free = sq_free,
 };
 
+/*
+ * Process-wide SQLite settings, made once before SQLite initializes: memory
+ * statistics cost a global mutex on every allocation, which ingest feels.
+ * If the application initialized SQLite first, this is a harmless no-op.
+ */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int atr_store_sqlite_open(atr_store **out, const char *path, unsigned flags)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, sqlite_setup);
 	struct sqlite_store *st;
 	struct stat sb;
 	int create, err;
