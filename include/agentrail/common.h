@@ -25,7 +25,8 @@ extern "C" {
  */
 enum atr_status {
 	ATR_OK = 0,
-	ATR_EINVALID = -1,     /* bad input: malformed JSON, a field that fails validation, bad argument */
+	ATR_EINVALID =
+	    -1, /* bad input: malformed JSON, a field that fails validation, bad argument */
 	ATR_ENOTFOUND = -2,    /* no such record, event id, file */
 	ATR_EEXISTS = -3,      /* the thing to create exists already */
 	ATR_ECONFLICT = -4,    /* same event_id with different content; log moved under us */

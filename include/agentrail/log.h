@@ -41,9 +41,9 @@ ATR_EXTERN void atr_log_free(atr_log *log);
 
 /* What an append did with one event. */
 typedef struct atr_append_result {
-	uint64_t seq;       /* the record's position (its Merkle leaf index) */
-	int duplicate;      /* 1: the same event was already in the log at 'seq'; nothing appended */
-	char event_id[37];  /* the event's id, assigned if the input had none */
+	uint64_t seq;      /* the record's position (its Merkle leaf index) */
+	int duplicate;     /* 1: the same event was already in the log at 'seq'; nothing appended */
+	char event_id[37]; /* the event's id, assigned if the input had none */
 } atr_append_result;
 
 /*
@@ -62,7 +62,7 @@ ATR_EXTERN int atr_log_append(atr_log *log, const char *json, size_t len, atr_ap
  * NULL when every text is NUL-terminated. 'results' (n entries) may be NULL.
  */
 ATR_EXTERN int atr_log_append_batch(atr_log *log, const char *const *jsons, const size_t *lens,
-				    size_t n, atr_append_result *results);
+                                    size_t n, atr_append_result *results);
 
 /* The number of records (the tree size) as of now. */
 ATR_EXTERN int atr_log_size(atr_log *log, uint64_t *size);
@@ -83,9 +83,9 @@ ATR_EXTERN int atr_log_leaf_hash(atr_log *log, uint64_t seq, atr_hash *out);
  * Each costs O(log size) store reads.
  */
 ATR_EXTERN int atr_log_inclusion_proof(atr_log *log, uint64_t seq, uint64_t size, atr_hash **path,
-				       size_t *n);
+                                       size_t *n);
 ATR_EXTERN int atr_log_consistency_proof(atr_log *log, uint64_t old_size, uint64_t new_size,
-					 atr_hash **path, size_t *n);
+                                         atr_hash **path, size_t *n);
 
 #ifdef __cplusplus
 }

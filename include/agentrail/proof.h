@@ -26,14 +26,15 @@ ATR_EXTERN void atr_root_from_leaves(atr_hash *out, const atr_hash *leaves, uint
  * malformed proof (wrong length, index out of range).
  */
 ATR_EXTERN int atr_verify_inclusion(const atr_hash *leaf, uint64_t index, uint64_t size,
-				    const atr_hash *path, size_t n, const atr_hash *root);
+                                    const atr_hash *path, size_t n, const atr_hash *root);
 
 /*
  * Check that the tree of 'old_size' with 'old_root' is a prefix of the tree of
  * 'new_size' with 'new_root' (RFC 9162 §2.1.4.2). Same returns as above.
  */
-ATR_EXTERN int atr_verify_consistency(uint64_t old_size, uint64_t new_size, const atr_hash *old_root,
-				      const atr_hash *new_root, const atr_hash *path, size_t n);
+ATR_EXTERN int atr_verify_consistency(uint64_t old_size, uint64_t new_size,
+                                      const atr_hash *old_root, const atr_hash *new_root,
+                                      const atr_hash *path, size_t n);
 
 #ifdef __cplusplus
 }

@@ -16,9 +16,9 @@ extern "C" {
  * numbers mean "any". All set filters must hold (AND).
  */
 typedef struct atr_query {
-	const char *type;          /* exact event type */
+	const char *type; /* exact event type */
 	const char *actor;
-	const char *level;         /* "pipeline", "agent" or "decision" */
+	const char *level; /* "pipeline", "agent" or "decision" */
 	const char *trace_id;
 	const char *session_id;
 	const char *run_id;

@@ -16,7 +16,8 @@ ATR_EXTERN void atr_record_free(atr_record *rec);
 
 ATR_EXTERN uint64_t atr_record_seq(const atr_record *rec);
 
-/* The canonical record bytes (the Merkle leaf), not NUL-terminated. Borrowed: valid while 'rec' lives. */
+/* The canonical record bytes (the Merkle leaf), not NUL-terminated. Borrowed: valid while 'rec'
+ * lives. */
 ATR_EXTERN const char *atr_record_bytes(const atr_record *rec, size_t *len);
 
 /* The canonical detail JSON, or NULL when the payload was erased. Borrowed. */

@@ -16,12 +16,12 @@ extern "C" {
 
 /* Overall results, in DESIGN.md §3 terms. */
 typedef enum atr_verify_status {
-	ATR_VERIFY_OK = 0,         /* consistent and anchored by a trusted checkpoint */
-	ATR_VERIFY_TAMPERED,       /* a record or payload changed, missing, inserted or reordered */
-	ATR_VERIFY_TRUNCATED,      /* fewer records than a checkpoint vouches for */
-	ATR_VERIFY_FORKED,         /* two incompatible trees */
-	ATR_VERIFY_UNANCHORED,     /* consistent, but nothing outside the operator vouches for it */
-	ATR_VERIFY_ERROR           /* the check itself could not run */
+	ATR_VERIFY_OK = 0,     /* consistent and anchored by a trusted checkpoint */
+	ATR_VERIFY_TAMPERED,   /* a record or payload changed, missing, inserted or reordered */
+	ATR_VERIFY_TRUNCATED,  /* fewer records than a checkpoint vouches for */
+	ATR_VERIFY_FORKED,     /* two incompatible trees */
+	ATR_VERIFY_UNANCHORED, /* consistent, but nothing outside the operator vouches for it */
+	ATR_VERIFY_ERROR       /* the check itself could not run */
 } atr_verify_status;
 
 /* What one finding is about. */
@@ -38,7 +38,7 @@ typedef enum atr_finding_kind {
 
 typedef struct atr_finding {
 	atr_finding_kind kind;
-	int has_seq;         /* 1 when 'seq' names the record concerned */
+	int has_seq; /* 1 when 'seq' names the record concerned */
 	uint64_t seq;
 	const char *message; /* one line, borrowed for the callback's duration */
 } atr_finding;
@@ -47,11 +47,11 @@ typedef void (*atr_finding_fn)(void *ctx, const atr_finding *f);
 
 typedef struct atr_verify_result {
 	atr_verify_status status;
-	uint64_t records;       /* records read */
-	uint64_t bytes;         /* record and payload bytes hashed */
-	uint64_t erased;        /* payloads found erased */
-	uint64_t size;          /* tree size that was checked */
-	atr_hash root;          /* root recomputed from the records */
+	uint64_t records; /* records read */
+	uint64_t bytes;   /* record and payload bytes hashed */
+	uint64_t erased;  /* payloads found erased */
+	uint64_t size;    /* tree size that was checked */
+	atr_hash root;    /* root recomputed from the records */
 	int has_bad_seq;
 	uint64_t first_bad_seq; /* the first record found tampered */
 	uint64_t findings;      /* findings reported (erasures included) */
@@ -77,7 +77,7 @@ ATR_EXTERN int atr_log_export(atr_log *log, FILE *out, uint64_t *records);
 
 /* Verify an export file (path, or "-" for stdin) on its own, with no store. */
 ATR_EXTERN int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx,
-				 atr_verify_result *out);
+                                 atr_verify_result *out);
 
 /* "OK", "TAMPERED", ... */
 ATR_EXTERN const char *atr_verify_status_name(atr_verify_status s);

@@ -21,12 +21,12 @@ const char *atr__json_skip(const char *p, const char *end);
  * the raw span of its value. 0 if found, 1 if the object has no such key,
  * -1 if the text is not an object.
  */
-int atr__json_member(const char *buf, size_t len, const char *key, const char **val,
-		     size_t *vlen);
+int atr__json_member(const char *buf, size_t len, const char *key, const char **val, size_t *vlen);
 
-/* A member that is a plain string without escapes (ids, hex); answers the text between the quotes. */
+/* A member that is a plain string without escapes (ids, hex); answers the text between the quotes.
+ */
 int atr__json_member_str(const char *buf, size_t len, const char *key, const char **val,
-			 size_t *vlen);
+                         size_t *vlen);
 
 /* A member that is a non-negative integer. */
 int atr__json_member_u64(const char *buf, size_t len, const char *key, uint64_t *out);

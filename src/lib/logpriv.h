@@ -12,7 +12,7 @@
 
 struct atr_log {
 	atr_store *st;
-	int edge_valid;     /* 'edge' matches the store's tree at edge.st.size */
+	int edge_valid; /* 'edge' matches the store's tree at edge.st.size */
 	atr__tree_edge edge;
 };
 
@@ -20,12 +20,12 @@ struct atr_record {
 	uint64_t seq;
 	char *bytes;
 	size_t len;
-	char *detail;      /* NULL when erased */
+	char *detail; /* NULL when erased */
 	size_t detail_len;
 	uint8_t salt[32];
 	int has_salt;
-	void *obj;         /* the parsed record (json_t *), made on first field access */
-	size_t cap;        /* bytes allocated at 'bytes' (cursors reuse it) */
+	void *obj;  /* the parsed record (json_t *), made on first field access */
+	size_t cap; /* bytes allocated at 'bytes' (cursors reuse it) */
 };
 
 /* atr__tile_fn over an atr_store passed as 'ctx'. */

@@ -17,7 +17,7 @@
  * ATR_ENOTFOUND if the tile does not exist.
  */
 typedef int (*atr__tile_fn)(void *ctx, unsigned level, uint64_t index, atr_hash *hashes,
-			    unsigned *width);
+                            unsigned *width);
 
 /* A reader with a small tile cache, for one operation (root, proof). */
 typedef struct atr__tree_reader atr__tree_reader;
@@ -34,9 +34,9 @@ int atr__tree_root(atr__tree_reader *r, uint64_t size, atr_hash *out);
  * the size, an old size of 0 or above the new size.
  */
 int atr__tree_inclusion(atr__tree_reader *r, uint64_t index, uint64_t size, atr_hash **path,
-			size_t *n);
+                        size_t *n);
 int atr__tree_consistency(atr__tree_reader *r, uint64_t old_size, uint64_t new_size,
-			  atr_hash **path, size_t *n);
+                          atr_hash **path, size_t *n);
 
 /*
  * The right edge of a growing tree: the last (partial) tile of each level,
@@ -44,8 +44,8 @@ int atr__tree_consistency(atr__tree_reader *r, uint64_t old_size, uint64_t new_s
  * snapshot, assign it back and clear pending changes to roll back.
  */
 typedef struct atr__edge_state {
-	uint64_t size;                          /* leaves so far */
-	unsigned width[ATR_TREE_LEVELS];        /* entries in the last tile of each level */
+	uint64_t size;                   /* leaves so far */
+	unsigned width[ATR_TREE_LEVELS]; /* entries in the last tile of each level */
 	atr_hash tile[ATR_TREE_LEVELS][ATR_TILE_WIDTH];
 } atr__edge_state;
 

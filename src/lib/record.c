@@ -132,7 +132,7 @@ int atr_record_int(const atr_record *rec, const char *name, int64_t *out)
 
 	if (!json_is_integer(v))
 		return atr__err(ATR_ENOTFOUND, "record %llu has no integer '%s'",
-				(unsigned long long)rec->seq, name);
+		                (unsigned long long)rec->seq, name);
 	*out = json_integer_value(v);
 	return 0;
 }
@@ -145,7 +145,7 @@ int atr_record_to_json(const atr_record *rec, char **out)
 	*out = NULL;
 	if (!parsed(rec))
 		return atr__err(ATR_ETAMPER, "record %llu is not valid JSON",
-				(unsigned long long)rec->seq);
+		                (unsigned long long)rec->seq);
 	obj = json_copy(parsed(rec));
 	if (!obj)
 		return atr__err(ATR_ENOMEM, "out of memory");

@@ -16,19 +16,20 @@ extern "C" {
 
 #define ATR_STORE_VERSION 1
 
-/* Hashes per tile row: tile (level L, index i) holds tree nodes at height 8*L, i*256 .. i*256+255. */
+/* Hashes per tile row: tile (level L, index i) holds tree nodes at height 8*L, i*256 .. i*256+255.
+ */
 #define ATR_TILE_WIDTH 256
 
 /* One record to append; every pointer is borrowed for the call. */
 typedef struct atr_store_entry {
 	uint64_t seq;
-	const uint8_t *event_id;       /* 16 bytes, the UUID */
-	const uint8_t *content_hash;   /* 32 bytes: SHA-256 of the event as submitted (idempotency) */
-	const char *record;            /* canonical record bytes: the Merkle leaf */
+	const uint8_t *event_id;     /* 16 bytes, the UUID */
+	const uint8_t *content_hash; /* 32 bytes: SHA-256 of the event as submitted (idempotency) */
+	const char *record;          /* canonical record bytes: the Merkle leaf */
 	size_t record_len;
-	const char *detail;            /* canonical detail JSON */
+	const char *detail; /* canonical detail JSON */
 	size_t detail_len;
-	const uint8_t *salt;           /* 32 bytes */
+	const uint8_t *salt; /* 32 bytes */
 	/* Index columns, copied out of the record; NULL when absent. */
 	const char *type;
 	const char *level;
@@ -54,9 +55,9 @@ typedef struct atr_store_row {
 	uint64_t seq;
 	const char *record;
 	size_t record_len;
-	const char *detail;        /* NULL when the payload row is gone (erased) */
+	const char *detail; /* NULL when the payload row is gone (erased) */
 	size_t detail_len;
-	const uint8_t *salt;       /* NULL when erased */
+	const uint8_t *salt; /* NULL when erased */
 } atr_store_row;
 
 typedef struct atr_store atr_store;
@@ -74,9 +75,11 @@ struct atr_store {
 	int (*write_begin)(atr_store *st, uint64_t *size);
 
 	/* Find an event id (16 bytes) inside the write; ATR_ENOTFOUND if absent. */
-	int (*find_event)(atr_store *st, const uint8_t *event_id, uint64_t *seq, uint8_t content_hash[32]);
+	int (*find_event)(atr_store *st, const uint8_t *event_id, uint64_t *seq,
+	                  uint8_t content_hash[32]);
 
-	/* Add records; entries[0].seq equals the size write_begin answered, and seqs are contiguous. */
+	/* Add records; entries[0].seq equals the size write_begin answered, and seqs are
+	 * contiguous. */
 	int (*put_records)(atr_store *st, const atr_store_entry *entries, size_t n);
 
 	/* Insert or replace tile rows (a partial tile grows until it is full). */
@@ -95,7 +98,8 @@ struct atr_store {
 	 * Read a tile row into 'hashes' (room for 256); '*width' is how many it
 	 * holds. ATR_ENOTFOUND if there is no such row.
 	 */
-	int (*get_tile)(atr_store *st, unsigned level, uint64_t index, atr_hash *hashes, unsigned *width);
+	int (*get_tile)(atr_store *st, unsigned level, uint64_t index, atr_hash *hashes,
+	                unsigned *width);
 
 	/*
 	 * Iterate records matching 'q' (every field of atr_query, including
