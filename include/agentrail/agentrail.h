@@ -3,6 +3,7 @@
 #define AGENTRAIL_H
 
 #include "common.h"
+#include "ingest.h"
 #include "log.h"
 #include "proof.h"
 #include "query.h"
