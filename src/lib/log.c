@@ -189,7 +189,7 @@ static int preparer_start(struct preparer *p)
 	return 0;
 }
 
-/* Event 'i', prepared by whichever thread got it; on failure the message names it. */
+/* Event 'i', prepared by whichever thread got it; on failure p->rc[i] and p->msg[i] say why. */
 static int preparer_get(struct preparer *p, size_t i)
 {
 	unsigned char st;
@@ -197,10 +197,7 @@ static int preparer_get(struct preparer *p, size_t i)
 	while ((st = atomic_load(&p->state[i])) < EV_READY)
 		if (!prepare_next(p))
 			sched_yield(); /* the worker holds the last ones */
-	if (st == EV_READY)
-		return 0;
-	return p->n > 1 ? atr__err(p->rc[i], "event %zu: %s", i, p->msg[i])
-	                : atr__err(p->rc[i], "%s", p->msg[i]);
+	return st == EV_READY ? 0 : p->rc[i];
 }
 
 /* Stop the worker and release every event that was prepared. */
@@ -237,64 +234,27 @@ static int idset_init(struct idset *s, size_t n)
 	return s->slot ? 0 : atr__err(ATR_ENOMEM, "out of memory");
 }
 
-static size_t idset_find_or_add(struct idset *s, const struct atr__event *evs, size_t i)
+/* The index of an event in the set with the same id as evs[i], or (size_t)-1. */
+static size_t idset_find(const struct idset *s, const struct atr__event *evs, size_t i)
 {
 	uint64_t h;
 
 	memcpy(&h, evs[i].id + 8, sizeof(h));
-	for (size_t p = h & s->mask;; p = (p + 1) & s->mask) {
-		if (!s->slot[p]) {
-			s->slot[p] = i + 1;
-			return (size_t)-1;
-		}
+	for (size_t p = h & s->mask; s->slot[p]; p = (p + 1) & s->mask)
 		if (!memcmp(evs[s->slot[p] - 1].id, evs[i].id, 16))
 			return s->slot[p] - 1;
-	}
+	return (size_t)-1;
 }
 
-/*
- * Is event 'i' a re-send? 1 with res[i] filled when it repeats an event
- * already logged or earlier in this batch, 0 when it is new, or a status
- * (ATR_ECONFLICT when the same id comes with different content).
- */
-static int find_resend(atr_store *st, struct idset *set, const struct atr__event *evs, size_t i,
-                       size_t n, atr_append_result *res)
+static void idset_add(struct idset *s, const struct atr__event *evs, size_t i)
 {
-	const struct atr__event *ev = &evs[i];
-	uint8_t hash[32];
-	uint64_t seq;
-	size_t prev;
-	int rc;
+	uint64_t h;
+	size_t p;
 
-	if (!ev->id_given)
-		return 0;
-	prev = idset_find_or_add(set, evs, i);
-	if (prev != (size_t)-1) {
-		if (memcmp(evs[prev].content_hash, ev->content_hash, 32))
-			return atr__err(
-			    ATR_ECONFLICT,
-			    "event %zu: event_id '%s' appears earlier in the batch with "
-			    "different content",
-			    i, ev->id_text);
-		res[i] = res[prev];
-		res[i].duplicate = 1;
-		return 1;
-	}
-	rc = st->find_event(st, ev->id, &seq, hash);
-	if (rc == ATR_ENOTFOUND)
-		return 0;
-	if (rc < 0)
-		return n > 1 ? atr__err_prefix(rc, "event %zu", i) : rc;
-	if (memcmp(hash, ev->content_hash, 32)) {
-		rc = atr__err(ATR_ECONFLICT,
-		              "event_id '%s' is already logged at seq %llu with different content",
-		              ev->id_text, (unsigned long long)seq);
-		return n > 1 ? atr__err_prefix(rc, "event %zu", i) : rc;
-	}
-	res[i].seq = seq;
-	res[i].duplicate = 1;
-	memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
-	return 1;
+	memcpy(&h, evs[i].id + 8, sizeof(h));
+	for (p = h & s->mask; s->slot[p]; p = (p + 1) & s->mask)
+		;
+	s->slot[p] = i + 1;
 }
 
 static int sync_edge(atr_log *log, uint64_t size)
@@ -377,39 +337,144 @@ static int sequence(atr_log *log, struct pending *pd, const struct atr__event *e
 	return atr__edge_append(&log->edge, &leaf);
 }
 
-/* Under the write lock: take each event as it is prepared and store it. */
-static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_append_result *res)
+/*
+ * Group 'g' failed at its event 'i' (relative): keep why, for its submitter.
+ * Other groups of the same transaction are not affected.
+ */
+static void group_fail(struct atr__group *g, int rc, size_t i, const char *msg)
 {
-	struct idset set = {0};
-	struct pending *pd;
+	g->rc = rc;
+	if (g->n > 1)
+		snprintf(g->msg, sizeof(g->msg), "event %zu: %s", i, msg);
+	else
+		snprintf(g->msg, sizeof(g->msg), "%s", msg);
+}
+
+/*
+ * Decide which events of group g (evs[a..b)) are re-sends, before any is
+ * sequenced: 'dup[i]' becomes 0 (new), seq+1 of a logged record, or
+ * UINT64_MAX with 'same[i]' the earlier event of this transaction it
+ * repeats. 'txn' holds the events of groups already accepted; 'local' is
+ * scratch for this group. A conflict fails the group only.
+ */
+static int group_resends(atr_store *st, struct idset *txn, struct idset *local,
+                         const struct atr__event *evs, size_t a, size_t b, uint64_t *dup,
+                         size_t *same, struct atr__group *g)
+{
+	char msg[400];
+	int rc = 0;
+
+	memset(local->slot, 0, (local->mask + 1) * sizeof(*local->slot));
+	for (size_t i = a; i < b; i++) {
+		const struct atr__event *ev = &evs[i];
+		uint8_t hash[32];
+		uint64_t seq;
+		size_t prev;
+
+		dup[i] = 0;
+		if (!ev->id_given)
+			continue;
+		if ((prev = idset_find(local, evs, i)) == (size_t)-1) {
+			prev = idset_find(txn, evs, i);
+			idset_add(local, evs, i);
+		}
+		if (prev != (size_t)-1) {
+			if (memcmp(evs[prev].content_hash, ev->content_hash, 32)) {
+				snprintf(msg, sizeof(msg),
+				         "event_id '%s' appears earlier with different content",
+				         ev->id_text);
+				group_fail(g, ATR_ECONFLICT, i - a, msg);
+				return 1;
+			}
+			dup[i] = UINT64_MAX;
+			same[i] = prev;
+			continue;
+		}
+		rc = st->find_event(st, ev->id, &seq, hash);
+		if (rc == ATR_ENOTFOUND)
+			continue;
+		if (rc < 0)
+			return rc; /* the store failed: the whole transaction does */
+		if (memcmp(hash, ev->content_hash, 32)) {
+			snprintf(
+			    msg, sizeof(msg),
+			    "event_id '%s' is already logged at seq %llu with different content",
+			    ev->id_text, (unsigned long long)seq);
+			group_fail(g, ATR_ECONFLICT, i - a, msg);
+			return 1;
+		}
+		dup[i] = seq + 1;
+	}
+	return 0;
+}
+
+/*
+ * Under the write lock: take each group's events as they are prepared,
+ * drop the groups that fail (bad event, conflict), sequence and store the
+ * rest, and commit once. Returns 0 when the commit (if any) succeeded, or
+ * the store's status when the whole transaction failed.
+ */
+static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_append_result *res,
+                         struct atr__group *groups, size_t ng)
+{
+	struct idset txn = {0}, local = {0};
+	struct pending *pd = calloc(1, sizeof(*pd));
+	uint64_t *dup = malloc(p->n * sizeof(*dup));
+	size_t *same = malloc(p->n * sizeof(*same));
 	const atr_store_tile *tiles;
-	size_t ntiles;
+	size_t ntiles, a = 0, maxg = 1;
 	uint64_t k = 0;
 	int rc;
 
-	pd = calloc(1, sizeof(*pd));
-	if (!pd || (rc = idset_init(&set, p->n)) < 0) {
-		free(pd);
-		return atr__err(ATR_ENOMEM, "out of memory");
+	for (size_t g = 0; g < ng; g++)
+		maxg = groups[g].n > maxg ? groups[g].n : maxg;
+	if (!pd || !dup || !same || idset_init(&txn, p->n) < 0 || idset_init(&local, maxg) < 0) {
+		rc = atr__err(ATR_ENOMEM, "out of memory");
+		goto cleanup;
 	}
-	for (size_t i = 0; i < p->n; i++) {
-		const struct atr__event *ev = &p->evs[i];
+	for (size_t g = 0; g < ng; a += groups[g].n, g++) {
+		struct atr__group *gr = &groups[g];
+		size_t b = a + gr->n, i;
 
-		if ((rc = preparer_get(p, i)) < 0 ||
-		    (rc = find_resend(log->st, &set, p->evs, i, p->n, res)) < 0)
+		gr->rc = 0;
+		for (i = a; i < b; i++)
+			if (preparer_get(p, i) < 0)
+				break;
+		if (i < b) {
+			group_fail(gr, p->rc[i], i - a, p->msg[i]);
+			continue;
+		}
+		if ((rc = group_resends(log->st, &txn, &local, p->evs, a, b, dup, same, gr)) < 0)
 			goto cleanup;
 		if (rc == 1)
 			continue;
-		if ((rc = sequence(log, pd, ev, size + k)) < 0)
-			goto cleanup;
-		res[i].seq = size + k;
-		res[i].duplicate = 0;
-		memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
-		k++;
+		for (i = a; i < b; i++) {
+			const struct atr__event *ev = &p->evs[i];
+
+			if (dup[i] == UINT64_MAX) {
+				res[i] = res[same[i]];
+				res[i].duplicate = 1;
+				continue;
+			}
+			if (dup[i]) {
+				res[i].seq = dup[i] - 1;
+				res[i].duplicate = 1;
+				memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
+				continue;
+			}
+			if ((rc = sequence(log, pd, ev, size + k)) < 0)
+				goto cleanup;
+			if (ev->id_given)
+				idset_add(&txn, p->evs, i);
+			res[i].seq = size + k;
+			res[i].duplicate = 0;
+			memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
+			k++;
+		}
 	}
 	rc = 0;
 	if (k == 0)
-		goto cleanup; /* only re-sends: nothing to commit */
+		goto cleanup; /* nothing new: nothing to commit */
 	if ((rc = pending_flush(log->st, pd)) < 0)
 		goto cleanup;
 	atr__edge_take(&log->edge, &tiles, &ntiles);
@@ -417,35 +482,45 @@ static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_ap
 		goto cleanup;
 	rc = log->st->write_commit(log->st, size + k);
 cleanup:
-	free(set.slot);
+	free(txn.slot);
+	free(local.slot);
+	free(dup);
+	free(same);
 	if (pd)
 		free(pd->buf);
 	free(pd);
 	return rc;
 }
 
-int atr_log_append_batch(atr_log *log, const char *const *jsons, const size_t *lens, size_t n,
-                         atr_append_result *results)
+int atr__log_append_groups(atr_log *log, struct atr__group *groups, size_t ng)
 {
 	struct preparer p = {0};
-	atr_append_result *res = results;
+	const char **jsons = NULL;
+	size_t *lens = NULL, n = 0, off = 0;
+	atr_append_result *res = NULL;
 	atr__edge_state *snap = NULL;
 	uint64_t size;
 	int rc;
 
+	for (size_t g = 0; g < ng; g++)
+		n += groups[g].n;
 	if (n == 0)
 		return 0;
+	/* One flat run of events, so both threads prepare across group boundaries. */
+	jsons = malloc(n * sizeof(*jsons));
+	lens = malloc(n * sizeof(*lens));
+	res = malloc(n * sizeof(*res));
 	p.evs = calloc(n, sizeof(*p.evs));
 	snap = malloc(sizeof(*snap));
-	if (!res)
-		res = malloc(n * sizeof(*res));
-	if (!p.evs || !snap || !res) {
-		free(p.evs);
-		free(snap);
-		if (res != results)
-			free(res);
-		return atr__err(ATR_ENOMEM, "out of memory");
+	if (!jsons || !lens || !res || !p.evs || !snap) {
+		rc = atr__err(ATR_ENOMEM, "out of memory");
+		goto out;
 	}
+	for (size_t g = 0; g < ng; g++)
+		for (size_t i = 0; i < groups[g].n; i++, off++) {
+			jsons[off] = groups[g].jsons[i];
+			lens[off] = groups[g].lens ? groups[g].lens[i] : strlen(groups[g].jsons[i]);
+		}
 	p.jsons = jsons;
 	p.lens = lens;
 	p.n = n;
@@ -457,20 +532,44 @@ int atr_log_append_batch(atr_log *log, const char *const *jsons, const size_t *l
 		goto out;
 	}
 	memcpy(snap, &log->edge.st, sizeof(*snap));
-	rc = append_locked(log, &p, size, res);
+	rc = append_locked(log, &p, size, res, groups, ng);
 	if (rc < 0 || log->edge.st.size == size) {
 		/* Failed, or nothing new: end the transaction and put the edge back. */
 		log->st->write_abort(log->st);
 		memcpy(&log->edge.st, snap, sizeof(*snap));
 		atr__edge_clear_pending(&log->edge);
 	}
+	off = 0;
+	for (size_t g = 0; g < ng; off += groups[g].n, g++)
+		if (groups[g].results && groups[g].rc == 0 && rc == 0)
+			memcpy(groups[g].results, res + off, groups[g].n * sizeof(*res));
 out:
+	if (rc < 0)
+		for (size_t g = 0; g < ng; g++) {
+			groups[g].rc = rc;
+			snprintf(groups[g].msg, sizeof(groups[g].msg), "%s", atr_errmsg());
+		}
 	preparer_finish(&p);
 	free(p.evs);
+	free(jsons);
+	free(lens);
+	free(res);
 	free(snap);
-	if (res != results)
-		free(res);
 	return rc;
+}
+
+int atr_log_append_batch(atr_log *log, const char *const *jsons, const size_t *lens, size_t n,
+                         atr_append_result *results)
+{
+	struct atr__group g = {jsons, lens, n, results, 0, ""};
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = atr__log_append_groups(log, &g, 1);
+	if (rc == 0 && g.rc < 0)
+		return atr__err(g.rc, "%s", g.msg);
+	return rc < 0 ? atr__err(rc, "%s", g.msg) : 0;
 }
 
 int atr_log_append(atr_log *log, const char *json, size_t len, atr_append_result *out)

@@ -28,6 +28,27 @@ struct atr_record {
 	size_t cap; /* bytes allocated at 'bytes' (cursors reuse it) */
 };
 
+/*
+ * One request of a group commit: an atomic batch whose fate is its own.
+ * 'rc' and 'msg' say why it was refused (0 when it was appended).
+ */
+struct atr__group {
+	const char *const *jsons;
+	const size_t *lens; /* NULL: NUL-terminated texts */
+	size_t n;
+	atr_append_result *results; /* n entries, or NULL */
+	int rc;
+	char msg[512];
+};
+
+/*
+ * Append several requests in one transaction and one fsync. A request with
+ * a bad event or a conflicting id is refused alone; the others commit.
+ * Returns 0, or the status of a failure that refused them all (store error),
+ * which is then also every group's 'rc'.
+ */
+int atr__log_append_groups(atr_log *log, struct atr__group *groups, size_t ng);
+
 /* atr__tile_fn over an atr_store passed as 'ctx'. */
 int atr__log_tile(void *ctx, unsigned level, uint64_t index, atr_hash *hashes, unsigned *width);
 
