@@ -8,6 +8,7 @@
 #include "proof.h"
 #include "query.h"
 #include "record.h"
+#include "token.h"
 #include "verify.h"
 
 #endif

@@ -147,6 +147,33 @@ static const struct cli_cmd commands[] = {
      "  --events N             events to append (ingest default 10000, verify default 200000)\n"
      "  --batch B              events per batch (default 1000)\n"
      "  --keep                 keep the temporary store and print its path on stderr\n" STORE_HELP},
+    {"token", cmd_token, "create, list or revoke bearer tokens",
+     "agentrail token create --role ROLE [--name NAME] [--actor WHO] [--store URI]\n"
+     "   or: agentrail token list [--json] [--store URI]\n"
+     "   or: agentrail token revoke ID [--reason TEXT] [--actor WHO] [--store URI]\n"
+     "\n"
+     "Roles: writer (append only), reader (read, secrets masked), auditor (read everything,\n"
+     "verify, export), approver (resolve approvals), admin (tokens, keys, retention).\n"
+     "Creating or revoking a token appends a token_change event; the log keeps only the\n"
+     "token's SHA-256. 'create' prints the token once, alone on the last line of stdout.\n"
+     "\n"
+     "  --role ROLE            writer, reader, auditor, approver or admin\n"
+     "  --name NAME            a label for lists (at most 128 bytes)\n"
+     "  --actor WHO            who makes the change (default: $USER)\n"
+     "  --reason TEXT          why a token is revoked\n"
+     "  --json                 list as JSON lines\n" STORE_HELP},
+    {"serve", cmd_serve, "run the HTTP ingest and evidence API",
+     "agentrail serve [--store URI] [--listen HOST:PORT] [--threads N] [--max-body BYTES]\n"
+     "\n"
+     "Serve POST /api/v1/events and the read API (docs/server.md) until SIGTERM or SIGINT,\n"
+     "then answer what is in flight, commit everything submitted and exit 0. Without tokens\n"
+     "(a later release) only loopback clients are served and only loopback addresses bound.\n"
+     "\n"
+     "  --listen HOST:PORT     address to bind (default 127.0.0.1:8081; [::1]:PORT for IPv6;\n"
+     "                         port 0 picks a free one)\n"
+     "  --threads N            HTTP worker threads (default 4)\n"
+     "  --max-body BYTES       largest request body, also after gzip inflation\n"
+     "                         (default 16777216)\n" STORE_HELP},
     {"demo", cmd_demo, "record a small example pipeline and show its trail",
      "agentrail demo [--store URI]\n"
      "\n"
