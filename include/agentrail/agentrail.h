@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "ingest.h"
+#include "jobs.h"
 #include "log.h"
 #include "proof.h"
 #include "query.h"

@@ -1,0 +1,182 @@
+/*
+ * Derived answers from a real log: a job's state moves with its events
+ * (running, awaiting_approval, succeeded), its decisions join their
+ * approvals, and the approval queue shows what is pending.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include <agentrail/agentrail.h>
+
+static char path[512];
+
+static int setup(void **state)
+{
+	const char *tmp = getenv("ATR_TEST_TMP");
+	static int n;
+
+	if (!tmp)
+		tmp = "/tmp";
+	mkdir(tmp, 0700);
+	snprintf(path, sizeof(path), "%s/test_jobs_%d_%d.db", tmp, (int)getpid(), n++);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char p[600];
+
+	unlink(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+	return 0;
+}
+
+#define ID(n) "\"0190f0e0-0000-7000-8000-0000000000" n "\""
+
+static void append(atr_log *log, const char *json)
+{
+	assert_int_equal(atr_log_append(log, json, strlen(json), NULL), 0);
+}
+
+static json_t *job(atr_log *log, const char *id)
+{
+	char *s;
+	json_t *j;
+
+	assert_int_equal(atr_job_json(log, id, &s), 0);
+	j = json_loads(s, 0, NULL);
+	atr_free(s);
+	assert_non_null(j);
+	return j;
+}
+
+static const char *jstr(json_t *o, const char *dotted)
+{
+	json_t *v = o;
+	char buf[128], *save = NULL, *k;
+
+	snprintf(buf, sizeof(buf), "%s", dotted);
+	for (k = strtok_r(buf, ".", &save); k && v; k = strtok_r(NULL, ".", &save))
+		v = json_is_array(v) ? json_array_get(v, strtoul(k, NULL, 10))
+		                     : json_object_get(v, k);
+	return json_is_null(v) ? "null" : json_string_value(v);
+}
+
+static void test_job_lifecycle(void **state)
+{
+	atr_log *log;
+	json_t *j;
+	char *s;
+
+	assert_int_equal(atr_log_open(&log, path, 0), 0);
+	assert_int_equal(atr_job_json(log, "J1", &s), ATR_ENOTFOUND);
+	append(log, "{\"event_id\":" ID(
+	                "01") ",\"type\":\"task_submit\",\"actor\":\"alice\","
+	                      "\"job_id\":\"J1\",\"run_id\":\"R1\",\"target\":\"fix the bug\"}");
+	append(log,
+	       "{\"type\":\"tool_call\",\"actor\":\"bot\",\"job_id\":\"J1\",\"target\":\"bash\"}");
+	j = job(log, "J1");
+	assert_string_equal(jstr(j, "status"), "running");
+	assert_string_equal(jstr(j, "submitter"), "alice");
+	assert_string_equal(jstr(j, "context_ptr"), "0190f0e0-0000-7000-8000-000000000001");
+	assert_string_equal(jstr(j, "result_ptr"), "null");
+	assert_string_equal(jstr(j, "last_event.type"), "tool_call");
+	json_decref(j);
+
+	append(log, "{\"event_id\":" ID(
+	                "02") ",\"type\":\"decision\",\"actor\":\"bot\",\"job_id\":\"J1\","
+	                      "\"run_id\":\"R1\",\"reason\":\"touches "
+	                      "payments\",\"policy\":{\"rule_id\":\"pay-1\","
+	                      "\"snapshot\":\"sha256:ab\",\"decision\":\"REQUIRE_APPROVAL\"}}");
+	append(log,
+	       "{\"type\":\"approval_request\",\"actor\":\"bot\",\"job_id\":\"J1\",\"reason\":"
+	       "\"pay-1\","
+	       "\"parent_event_id\":" ID("02") ",\"approval\":{\"id\":\"A1\",\"required\":true,"
+	                                       "\"job_hash\":\"sha256:cd\"}}");
+	j = job(log, "J1");
+	assert_string_equal(jstr(j, "status"), "awaiting_approval");
+	assert_string_equal(jstr(j, "policy_snapshot"), "sha256:ab");
+	assert_string_equal(jstr(j, "approvals.0.resolution"), "pending");
+	json_decref(j);
+	assert_int_equal(atr_approvals_json(log, 0, &s), 0);
+	assert_non_null(strstr(s, "\"approval_id\":\"A1\""));
+	assert_non_null(strstr(s, "\"resolution\":\"pending\""));
+	atr_free(s);
+
+	append(log,
+	       "{\"type\":\"approval_resolved\",\"actor\":\"carol\",\"job_id\":\"J1\","
+	       "\"reason\":\"reviewed\",\"approval\":{\"id\":\"A1\",\"resolution\":\"approved\","
+	       "\"resolved_by\":\"carol\",\"comment\":\"ok with limits\"}}");
+	append(log, "{\"type\":\"output_safety\",\"actor\":\"guard\",\"job_id\":\"J1\",\"reason\":"
+	            "\"clean\","
+	            "\"policy\":{\"rule_id\":\"out-2\",\"decision\":\"ALLOW\"}}");
+	append(log, "{\"event_id\":" ID("03") ",\"type\":\"task_outcome\",\"actor\":\"bot\","
+	                                      "\"job_id\":\"J1\",\"outcome\":\"success\"}");
+	j = job(log, "J1");
+	assert_string_equal(jstr(j, "status"), "succeeded");
+	assert_string_equal(jstr(j, "result_ptr"), "0190f0e0-0000-7000-8000-000000000003");
+	assert_string_equal(jstr(j, "output_safety.decision"), "ALLOW");
+	assert_string_equal(jstr(j, "output_safety.rule_id"), "out-2");
+	assert_string_equal(jstr(j, "approvals.0.resolved_by"), "carol");
+	assert_int_equal(json_integer_value(json_object_get(j, "events")), 7);
+	json_decref(j);
+
+	assert_int_equal(atr_job_decisions_json(log, "J1", &s), 0);
+	j = json_loads(s, 0, NULL);
+	atr_free(s);
+	assert_int_equal(json_array_size(j), 1);
+	assert_string_equal(jstr(j, "0.decision"), "REQUIRE_APPROVAL");
+	assert_string_equal(jstr(j, "0.policy_rule_id"), "pay-1");
+	assert_string_equal(jstr(j, "0.policy_reason"), "touches payments");
+	assert_string_equal(jstr(j, "0.policy_snapshot"), "sha256:ab");
+	assert_string_equal(jstr(j, "0.job_hash"), "sha256:cd");
+	assert_true(json_is_true(json_object_get(json_array_get(j, 0), "approval_required")));
+	assert_string_equal(jstr(j, "0.resolution"), "approved");
+	assert_string_equal(jstr(j, "0.resolved_by"), "carol");
+	assert_string_equal(jstr(j, "0.resolved_comment"), "ok with limits");
+	assert_string_equal(jstr(j, "0.run_id"), "R1");
+	assert_string_equal(jstr(j, "0.context_ptr"), "0190f0e0-0000-7000-8000-000000000001");
+	assert_string_equal(jstr(j, "0.output_safety.decision"), "ALLOW");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "seq")), 2);
+	json_decref(j);
+
+	/* Resolved requests leave the queue unless asked for. */
+	assert_int_equal(atr_approvals_json(log, 0, &s), 0);
+	assert_string_equal(s, "[]");
+	atr_free(s);
+	assert_int_equal(atr_approvals_json(log, 1, &s), 0);
+	assert_non_null(strstr(s, "\"resolution\":\"approved\""));
+	assert_non_null(strstr(s, "\"resolved_seq\":4"));
+	atr_free(s);
+
+	append(log, "{\"type\":\"task_submit\",\"actor\":\"dave\",\"job_id\":\"J2\"}");
+	append(
+	    log,
+	    "{\"type\":\"abort\",\"actor\":\"dave\",\"job_id\":\"J2\",\"reason\":\"wrong repo\"}");
+	j = job(log, "J2");
+	assert_string_equal(jstr(j, "status"), "aborted");
+	json_decref(j);
+	atr_log_free(log);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
