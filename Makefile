@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh Debian machine:
-#   make run   install missing packages, build, run the demo on the default store
+#   make run   install missing packages, build, serve the default store on 127.0.0.1:8081
 #   make test  install missing packages, build, run every test, then again under ASan+UBSan
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
@@ -27,7 +27,7 @@ build-asan: deps $(BUILD_ASAN)/build.ninja
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 
 run: build
-	$(BUILD)/agentrail demo
+	$(BUILD)/agentrail serve
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -35,15 +35,19 @@ ATR_EXTERN int atr_ingest_new(atr_ingest **out, atr_log *log, size_t queue_max);
  * valid until it returns.
  */
 ATR_EXTERN int atr_ingest_submit(atr_ingest *ing, const char *const *jsons, const size_t *lens,
-				 size_t n, atr_append_result *results);
+                                 size_t n, atr_append_result *results);
 
 /* Counters for /metrics; all since atr_ingest_new. */
 typedef struct atr_ingest_stats {
-	uint64_t events;       /* appended */
-	uint64_t requests;     /* answered */
-	uint64_t commits;      /* transactions (fsyncs) */
-	uint64_t queued;       /* events waiting now */
-	uint64_t commit_us_le[8]; /* commit latency histogram: <=1,2,5,10,25,50,100 ms, +Inf */
+	uint64_t events;   /* appended */
+	uint64_t requests; /* answered */
+	uint64_t commits;  /* transactions (fsyncs) */
+	uint64_t queued;   /* events waiting now */
+	/*
+	 * Commit latency: commits in each bucket of <=1, 2, 5, 10, 25, 50,
+	 * 100 ms and above (each bucket counted alone, not cumulatively).
+	 */
+	uint64_t commit_us_le[8];
 	uint64_t commit_us_sum;
 } atr_ingest_stats;
 

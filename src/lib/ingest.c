@@ -75,6 +75,7 @@ static void write_batch(atr_ingest *ing, struct request *batch, size_t ng,
 	atr__log_append_groups(ing->log, *groups, ng);
 	for (r = batch, i = 0; i < ng; i++, r = r->next) {
 		r->g.rc = (*groups)[i].rc;
+		r->g.appended = (*groups)[i].appended;
 		memcpy(r->g.msg, (*groups)[i].msg, sizeof(r->g.msg));
 	}
 }
@@ -115,7 +116,7 @@ static void *writer_run(void *arg)
 		record_commit(ing, atr__now_us() - t0);
 		for (r = batch; ng--; r = r->next) {
 			if (r->g.rc == 0)
-				ing->stats.events += r->g.n;
+				ing->stats.events += r->g.appended;
 			ing->stats.requests++;
 			r->done = 1;
 		}
@@ -152,7 +153,7 @@ int atr_ingest_new(atr_ingest **out, atr_log *log, size_t queue_max)
 int atr_ingest_submit(atr_ingest *ing, const char *const *jsons, const size_t *lens, size_t n,
                       atr_append_result *results)
 {
-	struct request r = {{jsons, lens, n, results, 0, ""}, 0, NULL};
+	struct request r = {{jsons, lens, n, results, 0, 0, ""}, 0, NULL};
 
 	if (n == 0)
 		return 0;

@@ -437,6 +437,7 @@ static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_ap
 		size_t b = a + gr->n, i;
 
 		gr->rc = 0;
+		gr->appended = 0;
 		for (i = a; i < b; i++)
 			if (preparer_get(p, i) < 0)
 				break;
@@ -469,6 +470,7 @@ static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_ap
 			res[i].seq = size + k;
 			res[i].duplicate = 0;
 			memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
+			gr->appended++;
 			k++;
 		}
 	}
@@ -561,7 +563,7 @@ out:
 int atr_log_append_batch(atr_log *log, const char *const *jsons, const size_t *lens, size_t n,
                          atr_append_result *results)
 {
-	struct atr__group g = {jsons, lens, n, results, 0, ""};
+	struct atr__group g = {jsons, lens, n, results, 0, 0, ""};
 	int rc;
 
 	if (n == 0)

@@ -37,6 +37,7 @@ struct atr__group {
 	const size_t *lens; /* NULL: NUL-terminated texts */
 	size_t n;
 	atr_append_result *results; /* n entries, or NULL */
+	size_t appended;            /* events appended (re-sends are not) */
 	int rc;
 	char msg[512];
 };

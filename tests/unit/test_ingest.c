@@ -195,6 +195,16 @@ static void test_one_group_many_fates(void **state)
 	/* first (1) + o[0] (2) + o[2] (1): the four requests after 'first' shared one commit. */
 	atr_ingest_stats_get(ing, &st);
 	assert_int_equal(st.commits, 2);
+	assert_int_equal(st.events, 4); /* appended only: refused requests count nothing */
+	/* A re-send is answered, not appended, and not counted. */
+	const char *again[] = {id1};
+	atr_append_result rr;
+	assert_int_equal(atr_ingest_submit(ing, again, NULL, 1, &rr), 0);
+	assert_int_equal(rr.duplicate, 1);
+	assert_int_equal(rr.seq, 3);
+	atr_ingest_stats_get(ing, &st);
+	assert_int_equal(st.events, 4);
+	assert_int_equal(st.requests, 6);
 	atr_ingest_free(ing);
 	assert_int_equal(atr_log_size(log, &size), 0);
 	assert_int_equal(size, 4);

@@ -1,0 +1,545 @@
+/*
+ * The agentrail server: a libmicrohttpd daemon (a pool of polling threads)
+ * in front of one ingest writer and per-thread read-only log handles, the
+ * route table, request bodies read under a cap, request counters for
+ * /metrics, and a shutdown that answers everything in flight first.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "server/server.h"
+
+/* ------------------------------------------------------------- routes */
+
+struct route {
+	const char *method;
+	const char *pattern; /* "{name}" matches one non-empty path segment */
+	srv_handler fn;
+};
+
+static const struct route routes[] = {
+    {"POST", "/api/v1/events", srv_h_ingest},
+    {"GET", "/api/v1/events", srv_h_events},
+    {"GET", "/api/v1/events/{event_id}", srv_h_event},
+    {"GET", "/api/v1/records/{seq}", srv_h_record},
+    {"GET", "/api/v1/root", srv_h_root},
+    {"GET", "/api/v1/proof/inclusion", srv_h_inclusion},
+    {"GET", "/api/v1/proof/consistency", srv_h_consistency},
+    {"GET", "/healthz", srv_h_healthz},
+    {"GET", "/metrics", srv_h_metrics},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* The statuses /metrics counts one by one; anything else is "other". */
+static const unsigned counted_status[] = {200, 201, 400, 404, 405, 409, 413, 415, 500, 501, 503};
+#define NSTATUS (sizeof(counted_status) / sizeof(counted_status[0]) + 1)
+
+struct srv {
+	struct srv_config cfg;
+	char *uri;
+	atr_log *writer;
+	atr_ingest *ing;
+	pthread_key_t reader_key;
+	int stopping; /* atomic: answer 503 to anything new */
+	long active;  /* atomic: requests between their first header and their completion */
+	uint64_t reqs[NROUTES + 1][NSTATUS]; /* atomic counters; row NROUTES: no route */
+};
+
+const char *srv_store_uri(const struct srv *s)
+{
+	return s->uri;
+}
+
+size_t srv_max_body(const struct srv *s)
+{
+	return s->cfg.max_body;
+}
+
+/* Match 'path' against 'pattern', copying {name} segments into 'req'. */
+static int match(const char *pattern, const char *path, struct srv_req *req)
+{
+	size_t used = 0;
+	int ncap = 0;
+
+	while (*pattern && *path) {
+		if (*pattern == '{') {
+			size_t n = strcspn(path, "/");
+
+			if (n == 0 || ncap == 2 || used + n + 1 > sizeof(req->capbuf))
+				return 0;
+			memcpy(req->capbuf + used, path, n);
+			req->capbuf[used + n] = '\0';
+			req->captures[ncap++] = req->capbuf + used;
+			used += n + 1;
+			path += n;
+			pattern = strchr(pattern, '}') + 1;
+		} else if (*pattern++ != *path++) {
+			return 0;
+		}
+	}
+	return !*pattern && !*path;
+}
+
+/* Pick the route for 'method' and 'path'; on a miss, answer 404 or 405. */
+static int route_request(struct srv_req *req, const char *method, const char *path)
+{
+	int get = 0, post = 0;
+	const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (!match(routes[i].pattern, path, req))
+			continue;
+		if (strcmp(routes[i].method, m) == 0) {
+			req->route = (int)i;
+			return 0;
+		}
+		if (strcmp(routes[i].method, "GET") == 0)
+			get = 1;
+		else
+			post = 1;
+	}
+	if (get || post) {
+		char msg[160];
+
+		req->allow = get && post ? "GET, HEAD, POST" : get ? "GET, HEAD" : "POST";
+		snprintf(msg, sizeof(msg), "method '%.20s' is not allowed here; allowed: %s",
+		         method, req->allow);
+		srv_reply_error(req, SRV_EMETHOD, msg, NULL);
+	} else {
+		char msg[320];
+
+		snprintf(msg, sizeof(msg), "no route for '%.256s'", path);
+		srv_reply_error(req, SRV_ENOROUTE, msg, NULL);
+	}
+	return -1;
+}
+
+static size_t status_index(unsigned status)
+{
+	for (size_t i = 0; i < NSTATUS - 1; i++)
+		if (counted_status[i] == status)
+			return i;
+	return NSTATUS - 1;
+}
+
+int srv_metrics_requests(struct srv *s, struct util_buf *b)
+{
+	if (util_buf_adds(b, "# HELP agentrail_requests_total HTTP requests answered, by route "
+	                     "and status.\n# TYPE agentrail_requests_total counter\n"))
+		return -1;
+	for (size_t r = 0; r <= NROUTES; r++) {
+		for (size_t i = 0; i < NSTATUS; i++) {
+			uint64_t v = __atomic_load_n(&s->reqs[r][i], __ATOMIC_RELAXED);
+			char status[8];
+
+			if (!v)
+				continue;
+			if (i < NSTATUS - 1)
+				snprintf(status, sizeof(status), "%u", counted_status[i]);
+			else
+				snprintf(status, sizeof(status), "other");
+			if (srv_bufprintf(
+			        b,
+			        "agentrail_requests_total{route=\"%s%s%s\",status=\"%s\"} "
+			        "%llu\n",
+			        r < NROUTES ? routes[r].method : "", r < NROUTES ? " " : "",
+			        r < NROUTES ? routes[r].pattern : "unmatched", status,
+			        (unsigned long long)v))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------ log handles */
+
+static void reader_destroy(void *p)
+{
+	atr_log_free(p);
+}
+
+atr_log *srv_reader(struct srv_req *req)
+{
+	struct srv *s = req->srv;
+	atr_log *log = pthread_getspecific(s->reader_key);
+	int rc;
+
+	if (log)
+		return log;
+	rc = atr_log_open(&log, s->uri, ATR_OPEN_READONLY);
+	if (rc != 0) {
+		srv_reply_error(req, rc, NULL, NULL);
+		return NULL;
+	}
+	if (pthread_setspecific(s->reader_key, log) != 0) {
+		atr_log_free(log);
+		srv_reply_error(req, ATR_ENOMEM, "cannot keep a log handle for this thread", NULL);
+		return NULL;
+	}
+	return log;
+}
+
+int srv_submit(struct srv *s, const char *const *jsons, const size_t *lens, size_t n,
+               atr_append_result *results)
+{
+	return atr_ingest_submit(s->ing, jsons, lens, n, results);
+}
+
+void srv_ingest_stats(struct srv *s, atr_ingest_stats *out)
+{
+	atr_ingest_stats_get(s->ing, out);
+}
+
+/* ------------------------------------------------------- MHD glue */
+
+/* Without tokens only loopback clients may talk to us (DESIGN.md section 5). */
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return 1;
+		return memcmp(in6->sin6_addr.s6_addr, mapped, 12) == 0 &&
+		       in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	return addrlen > 0 && is_loopback(addr) ? MHD_YES : MHD_NO;
+}
+
+/* The ingest route's headers, checked before any of the body is read. */
+static int check_ingest_headers(struct srv_req *req)
+{
+	const char *ct =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *ce = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_CONTENT_ENCODING);
+	const char *cl =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t len;
+	char msg[200];
+
+	if (ct) {
+		size_t n = strcspn(ct, "; \t");
+
+		if (n == 16 && strncasecmp(ct, "application/json", n) == 0)
+			req->ndjson = 0;
+		else if (n == 20 && strncasecmp(ct, "application/x-ndjson", n) == 0)
+			req->ndjson = 1;
+		else {
+			snprintf(msg, sizeof(msg),
+			         "Content-Type '%.80s' is not supported; send application/json or "
+			         "application/x-ndjson",
+			         ct);
+			srv_reply_error(req, SRV_EMEDIA, msg, "Content-Type");
+			return -1;
+		}
+	}
+	if (ce && *ce && strcasecmp(ce, "identity") != 0) {
+		if (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0) {
+			req->gzip = 1;
+		} else {
+			snprintf(msg, sizeof(msg),
+			         "Content-Encoding '%.80s' is not supported; send gzip or identity",
+			         ce);
+			srv_reply_error(req, SRV_EMEDIA, msg, "Content-Encoding");
+			return -1;
+		}
+	}
+	if (cl && util_parse_u64(cl, &len) == 0 && len > req->srv->cfg.max_body) {
+		snprintf(msg, sizeof(msg), "the body is %llu bytes; the limit is %zu",
+		         (unsigned long long)len, req->srv->cfg.max_body);
+		srv_reply_error(req, SRV_EBODYBIG, msg, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+	struct srv *s = cls;
+	struct srv_req *req = *con_cls;
+
+	if (!req) {
+		req = calloc(1, sizeof(*req));
+		if (!req)
+			return MHD_NO; /* MHD drops the connection */
+		req->srv = s;
+		req->conn = conn;
+		req->route = -1;
+		util_buf_init(&req->body);
+		*con_cls = req;
+		__atomic_fetch_add(&s->active, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
+			srv_reply_error(req, SRV_ESHUTDOWN, "the server is shutting down", NULL);
+			return MHD_YES;
+		}
+		if (route_request(req, method, url) != 0)
+			return MHD_YES;
+		if (routes[req->route].fn != srv_h_ingest) {
+			routes[req->route].fn(req);
+			return MHD_YES;
+		}
+		check_ingest_headers(req);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (req->answered || req->body_too_big)
+			return MHD_YES; /* discard: the answer is known */
+		/* The cap is checked as the body grows: a huge body never sits in memory. */
+		if (n > s->cfg.max_body - req->body.len) {
+			req->body_too_big = 1;
+			util_buf_release(&req->body);
+			return MHD_YES;
+		}
+		if (util_buf_add(&req->body, upload_data, n)) {
+			srv_reply_error(req, ATR_ENOMEM, "out of memory for the request body",
+			                NULL);
+			util_buf_release(&req->body);
+		}
+		return MHD_YES;
+	}
+	if (req->answered)
+		return MHD_YES;
+	if (req->body_too_big) {
+		char msg[120];
+
+		snprintf(msg, sizeof(msg), "the body exceeds %zu bytes", s->cfg.max_body);
+		srv_reply_error(req, SRV_EBODYBIG, msg, NULL);
+		return MHD_YES;
+	}
+	routes[req->route].fn(req);
+	if (!req->answered)
+		srv_reply_error(req, ATR_ENOMEM, "no answer", NULL);
+	return MHD_YES;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode why)
+{
+	struct srv *s = cls;
+	struct srv_req *req = *con_cls;
+	size_t r;
+
+	if (!req)
+		return;
+	if (req->answered) {
+		r = req->route >= 0 ? (size_t)req->route : NROUTES;
+		__atomic_fetch_add(&s->reqs[r][status_index(req->status)], 1, __ATOMIC_RELAXED);
+	}
+	util_buf_release(&req->body);
+	free(req);
+	*con_cls = NULL;
+	__atomic_fetch_sub(&s->active, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ------------------------------------------------------ start, stop */
+
+/* Split "HOST:PORT" / "[V6]:PORT" and resolve it; prints why not. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	const char *port;
+	size_t hlen;
+	struct addrinfo hints = {0}, *ai = NULL;
+	int rc;
+
+	if (!colon || colon == listen) {
+		fprintf(stderr, "agentrail: --listen expects HOST:PORT, got '%s'\n", listen);
+		return -1;
+	}
+	port = colon + 1;
+	hlen = (size_t)(colon - listen);
+	if (listen[0] == '[' && hlen >= 2 && listen[hlen - 1] == ']') {
+		listen++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= sizeof(host) || !*port ||
+	    strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
+	    strtol(port, NULL, 10) > 65535) {
+		fprintf(stderr, "agentrail: --listen expects HOST:PORT, got '%s'\n", listen);
+		return -1;
+	}
+	memcpy(host, listen, hlen);
+	host[hlen] = '\0';
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc != 0 || !ai) {
+		fprintf(stderr, "agentrail: cannot resolve '%s': %s\n", host, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*sslen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int srv_run(const struct srv_config *cfg)
+{
+	struct srv *s;
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	struct MHD_Daemon *d = NULL;
+	const union MHD_DaemonInfo *info;
+	sigset_t sigs;
+	char host[NI_MAXHOST];
+	unsigned flags;
+	uint16_t port;
+	int sig = 0, rc = 1, key = 0, i;
+	MHD_socket lfd;
+	atr_ingest_stats st;
+
+	if (parse_listen(cfg->listen, &ss, &sslen) != 0)
+		return 1;
+	if (!is_loopback((struct sockaddr *)&ss)) {
+		fprintf(stderr,
+		        "agentrail: tokens are required to listen on '%s'; this build accepts only "
+		        "loopback clients\n",
+		        cfg->listen);
+		return 1;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		fprintf(stderr, "agentrail: out of memory\n");
+		return 1;
+	}
+	s->cfg = *cfg;
+	if (cfg->store) {
+		s->uri = strdup(cfg->store);
+	} else if (atr_store_default_uri(&s->uri) != 0) {
+		fprintf(stderr, "agentrail: %s\n", atr_errmsg());
+		goto out;
+	}
+	if (!s->uri) {
+		fprintf(stderr, "agentrail: out of memory\n");
+		goto out;
+	}
+
+	/*
+	 * Block the stop signals before any thread starts, so every thread
+	 * inherits the mask and only sigwait() below sees them.
+	 */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (atr_log_open(&s->writer, s->uri, 0) != 0) {
+		fprintf(stderr, "agentrail: cannot open store '%s': %s\n", s->uri, atr_errmsg());
+		goto out;
+	}
+	if (atr_ingest_new(&s->ing, s->writer, 0) != 0) {
+		fprintf(stderr, "agentrail: cannot start the ingest: %s\n", atr_errmsg());
+		goto out;
+	}
+	if (pthread_key_create(&s->reader_key, reader_destroy) != 0) {
+		fprintf(stderr, "agentrail: cannot create a thread key\n");
+		goto out;
+	}
+	key = 1;
+
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, 0, accept_cb, s, handle, s, MHD_OPTION_SOCK_ADDR,
+	                     (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+	                     (unsigned int)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+	                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+	                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+	                     MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr,
+		        "agentrail: cannot listen on '%s' (in use, or not an address here)\n",
+		        cfg->listen);
+		goto out;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	port = info ? info->port : 0;
+	if (getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), NULL, 0,
+	                NI_NUMERICHOST) != 0)
+		snprintf(host, sizeof(host), "?");
+	{
+		const char *lb = ss.ss_family == AF_INET6 ? "[" : "";
+		const char *rb = ss.ss_family == AF_INET6 ? "]" : "";
+
+		printf("agentrail serve: listening on http://%s%s%s:%u (store '%s'); loopback "
+		       "clients only\n"
+		       "try:  curl -H 'Content-Type: application/json' -d "
+		       "'{\"type\":\"output\",\"actor\":\"me\"}' http://%s%s%s:%u/api/v1/events\n"
+		       "      curl http://%s%s%s:%u/api/v1/events\n",
+		       lb, host, rb, (unsigned)port, s->uri, lb, host, rb, (unsigned)port, lb, host,
+		       rb, (unsigned)port);
+		fflush(stdout);
+	}
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+
+	/*
+	 * Stop accepting, answer what is in flight (an ingest request is
+	 * answered only once durable), then stop the threads. Requests that
+	 * arrive on open connections meanwhile get 503 and are not acked.
+	 */
+	__atomic_store_n(&s->stopping, 1, __ATOMIC_SEQ_CST);
+	lfd = MHD_quiesce_daemon(d);
+	for (i = 0; i < 3000 && __atomic_load_n(&s->active, __ATOMIC_SEQ_CST) > 0; i++)
+		sleep_ms(10);
+	MHD_stop_daemon(d);
+	d = NULL;
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+	atr_ingest_stats_get(s->ing, &st);
+	fprintf(stderr, "agentrail serve: %s, stopping (%llu events appended, %llu requests)\n",
+	        sig == SIGINT ? "interrupted" : "terminated", (unsigned long long)st.events,
+	        (unsigned long long)st.requests);
+	rc = 0;
+out:
+	if (d)
+		MHD_stop_daemon(d);
+	/* Frees drain: everything submitted is written and answered first. */
+	atr_ingest_free(s->ing);
+	if (key)
+		pthread_key_delete(s->reader_key);
+	atr_log_free(s->writer);
+	free(s->uri);
+	free(s);
+	return rc;
+}

@@ -1,0 +1,133 @@
+/*
+ * What the files of `agentrail serve` share: the configuration, one request
+ * as it is handled, the error table, the JSON response helpers and the
+ * route handlers. Only the CLI (cmd_serve.c) calls srv_run().
+ */
+#ifndef ATR_SERVER_H
+#define ATR_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <agentrail/agentrail.h>
+#include <agentrail/ingest.h>
+
+#include "util/util.h"
+
+struct MHD_Connection;
+struct MHD_Response;
+
+/* Defaults and limits, documented in docs/server.md. */
+#define SRV_DEFAULT_LISTEN   "127.0.0.1:8081"
+#define SRV_DEFAULT_THREADS  4u
+#define SRV_MAX_THREADS      256u
+#define SRV_DEFAULT_MAX_BODY ((size_t)16 << 20)
+#define SRV_MAX_EVENTS       10000u /* events in one request; ingest queues hold more */
+#define SRV_DEFAULT_LIMIT    100u
+#define SRV_MAX_LIMIT        1000u
+
+struct srv_config {
+	const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
+	const char *store;  /* the store URI; NULL: the default store */
+	unsigned threads;
+	size_t max_body; /* bytes of a request body, after gzip inflation too */
+};
+
+/*
+ * Run the server until SIGTERM or SIGINT, then drain and exit. Returns 0
+ * after a clean shutdown, 1 when it could not start (the reason printed
+ * on stderr).
+ */
+int srv_run(const struct srv_config *cfg);
+
+/*
+ * Errors the server adds to the library's ATR_E… codes, so that one table
+ * maps every failure to an HTTP status and a JSON error code.
+ */
+enum srv_error {
+	SRV_EBADJSON = -100,  /* the body is not JSON (400) */
+	SRV_EBADREQ = -101,   /* a bad query parameter or path (400) */
+	SRV_ENOROUTE = -102,  /* no such route (404) */
+	SRV_EMETHOD = -103,   /* the route exists, not with this method (405) */
+	SRV_EBODYBIG = -104,  /* body over --max-body (413) */
+	SRV_EMEDIA = -105,    /* Content-Type or Content-Encoding (415) */
+	SRV_ESHUTDOWN = -106, /* the server is stopping (503) */
+	SRV_ETOOMANY = -107   /* more events in one request than SRV_MAX_EVENTS (413) */
+};
+
+/* HTTP status and JSON code of an ATR_E… or SRV_E… code (unknown: 500, "internal"). */
+unsigned srv_http_status(int code);
+const char *srv_error_code(int code);
+
+struct srv;
+
+/* A route: its handler answers one request (see srv_reply*). */
+struct srv_req;
+typedef void (*srv_handler)(struct srv_req *req);
+
+/* One HTTP request from its first header to its answer. */
+struct srv_req {
+	struct srv *srv;
+	struct MHD_Connection *conn;
+	int route;               /* index into the route table; -1 none */
+	const char *captures[2]; /* the {name} path segments, copied into 'capbuf' */
+	char capbuf[256];
+	struct util_buf body; /* the raw request body as it arrives */
+	int body_too_big;     /* the body grew past --max-body: answer 413 */
+	int gzip;             /* Content-Encoding: gzip */
+	int ndjson;           /* Content-Type: application/x-ndjson */
+	const char *allow;    /* the Allow header of a 405 (static storage) */
+	int answered;
+	unsigned status; /* what was answered, for /metrics */
+};
+
+/* The store URI the server runs on and its shared state, for the handlers. */
+const char *srv_store_uri(const struct srv *s);
+size_t srv_max_body(const struct srv *s);
+
+/*
+ * This thread's read-only handle on the log (opened on first use, closed
+ * when the thread exits): the ingest owns the writer handle and atr_log
+ * handles are not shared between threads. NULL with an error answered.
+ */
+atr_log *srv_reader(struct srv_req *req);
+
+/* Submit events as one atomic request; see atr_ingest_submit(). */
+int srv_submit(struct srv *s, const char *const *jsons, const size_t *lens, size_t n,
+               atr_append_result *results);
+
+/* The ingest counters for /metrics. */
+void srv_ingest_stats(struct srv *s, atr_ingest_stats *out);
+
+/* Append a /metrics section for request counters. */
+int srv_metrics_requests(struct srv *s, struct util_buf *b);
+
+/*
+ * Answers. Each takes ownership of nothing it is given; 'body' is copied.
+ * srv_reply_error() uses the thread's atr_errmsg() when 'message' is NULL.
+ */
+void srv_reply(struct srv_req *req, unsigned status, const char *content_type, const char *body,
+               size_t len, const char *hname, const char *hvalue);
+void srv_reply_json(struct srv_req *req, unsigned status, struct util_buf *b);
+void srv_reply_error(struct srv_req *req, int code, const char *message, const char *at);
+
+/* A query parameter of the request ("seq"), or NULL. Borrowed for the request. */
+const char *srv_arg(struct srv_req *req, const char *name);
+
+/* JSON output helpers over util_buf; each returns -1 when out of memory. */
+int srv_json_str(struct util_buf *b, const char *s, size_t len);
+int srv_json_hash(struct util_buf *b, const atr_hash *h);
+int srv_bufprintf(struct util_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Route handlers. */
+void srv_h_ingest(struct srv_req *req);
+void srv_h_events(struct srv_req *req);
+void srv_h_event(struct srv_req *req);
+void srv_h_record(struct srv_req *req);
+void srv_h_root(struct srv_req *req);
+void srv_h_inclusion(struct srv_req *req);
+void srv_h_consistency(struct srv_req *req);
+void srv_h_healthz(struct srv_req *req);
+void srv_h_metrics(struct srv_req *req);
+
+#endif
