@@ -20,31 +20,8 @@
 
 #include <agentrail/agentrail.h>
 
-static char path[512];
-
-static int setup(void **state)
-{
-	const char *tmp = getenv("ATR_TEST_TMP");
-	static int n;
-
-	if (!tmp)
-		tmp = "/tmp";
-	mkdir(tmp, 0700);
-	snprintf(path, sizeof(path), "%s/test_ingest_%d_%d.db", tmp, (int)getpid(), n++);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char p[600];
-
-	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-	return 0;
-}
+#define ATR_TEST_NAME "test_ingest"
+#include "tmpstore.h"
 
 struct worker {
 	atr_ingest *ing;
@@ -247,9 +224,12 @@ static void test_full_queue_is_busy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_concurrent_singles_share_commits, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_one_group_many_fates, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_full_queue_is_busy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_singles_share_commits, tmpstore_setup,
+	                                    tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_one_group_many_fates, tmpstore_setup,
+	                                    tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_full_queue_is_busy, tmpstore_setup,
+	                                    tmpstore_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

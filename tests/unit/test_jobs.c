@@ -18,31 +18,8 @@
 
 #include <agentrail/agentrail.h>
 
-static char path[512];
-
-static int setup(void **state)
-{
-	const char *tmp = getenv("ATR_TEST_TMP");
-	static int n;
-
-	if (!tmp)
-		tmp = "/tmp";
-	mkdir(tmp, 0700);
-	snprintf(path, sizeof(path), "%s/test_jobs_%d_%d.db", tmp, (int)getpid(), n++);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char p[600];
-
-	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-	return 0;
-}
+#define ATR_TEST_NAME "test_jobs"
+#include "tmpstore.h"
 
 #define ID(n) "\"0190f0e0-0000-7000-8000-0000000000" n "\""
 
@@ -175,7 +152,7 @@ static void test_job_lifecycle(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_job_lifecycle, tmpstore_setup, tmpstore_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,31 +17,8 @@
 
 #include <agentrail/agentrail.h>
 
-static char path[512];
-
-static int setup(void **state)
-{
-	const char *tmp = getenv("ATR_TEST_TMP");
-	static int n;
-
-	if (!tmp)
-		tmp = "/tmp";
-	mkdir(tmp, 0700);
-	snprintf(path, sizeof(path), "%s/test_log_%d_%d.db", tmp, (int)getpid(), n++);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char p[600];
-
-	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-	return 0;
-}
+#define ATR_TEST_NAME "test_log"
+#include "tmpstore.h"
 
 static atr_log *open_log(void)
 {
@@ -267,11 +244,14 @@ static void test_open_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_batch_is_atomic, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_idempotent_and_conflict, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_proofs_match_records, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_query_cursor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_is_atomic, tmpstore_setup,
+	                                    tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_idempotent_and_conflict, tmpstore_setup,
+	                                    tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_proofs_match_records, tmpstore_setup,
+	                                    tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_two_handles, tmpstore_setup, tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_query_cursor, tmpstore_setup, tmpstore_teardown),
 	    cmocka_unit_test(test_open_errors),
 	};
 

@@ -18,31 +18,8 @@
 
 #include <agentrail/agentrail.h>
 
-static char path[512];
-
-static int setup(void **state)
-{
-	const char *tmp = getenv("ATR_TEST_TMP");
-	static int n;
-
-	if (!tmp)
-		tmp = "/tmp";
-	mkdir(tmp, 0700);
-	snprintf(path, sizeof(path), "%s/test_token_%d_%d.db", tmp, (int)getpid(), n++);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char p[600];
-
-	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-	return 0;
-}
+#define ATR_TEST_NAME "test_token"
+#include "tmpstore.h"
 
 static void test_create_match_revoke(void **state)
 {
@@ -140,8 +117,10 @@ static void test_roles(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_create_match_revoke, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_erased_payload_grants_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_match_revoke, tmpstore_setup,
+	                                    tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_erased_payload_grants_nothing, tmpstore_setup,
+	                                    tmpstore_teardown),
 	    cmocka_unit_test(test_roles),
 	};
 
