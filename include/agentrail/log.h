@@ -44,6 +44,7 @@ typedef struct atr_append_result {
 	uint64_t seq;      /* the record's position (its Merkle leaf index) */
 	int duplicate;     /* 1: the same event was already in the log at 'seq'; nothing appended */
 	char event_id[37]; /* the event's id, assigned if the input had none */
+	atr_hash leaf_hash; /* the record's Merkle leaf hash (of the original, for a re-send) */
 } atr_append_result;
 
 /*

@@ -4,14 +4,23 @@
  * durable batch appends (or the verification) are timed. One JSON line out.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
 
 #include "cli/cli.h"
 #include "util/util.h"
 
-enum { O_EVENTS = OPT_FIRST_CMD, O_BATCH, O_KEEP };
+enum { O_EVENTS = OPT_FIRST_CMD, O_BATCH, O_KEEP, O_CONNECTIONS, O_URL };
 
 static const char *const tools[] = {"bash", "read_file", "write_file", "edit_file",
                                     "grep", "list_dir",  "run_tests"};
@@ -211,18 +220,376 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------ bench http */
+
+/* One POST body: a single event, or a JSON array of a batch. */
+struct http_body {
+	const char *data;
+	size_t len;
+};
+
+struct http_bench {
+	const char *url; /* .../api/v1/events */
+	struct http_body *bodies;
+	uint64_t nreq;
+	uint64_t next;     /* atomic: the next request to send */
+	double *latency;   /* seconds, per request */
+	uint64_t failures; /* atomic: non-201 answers and transport errors */
+	char first_error[256];
+	pthread_mutex_t mu; /* guards 'first_error' */
+};
+
+static size_t discard(char *p, size_t size, size_t n, void *cls)
+{
+	(void)p;
+	(void)cls;
+	return size * n;
+}
+
+static void http_fail(struct http_bench *hb, const char *msg)
+{
+	__atomic_fetch_add(&hb->failures, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&hb->mu);
+	if (!hb->first_error[0])
+		snprintf(hb->first_error, sizeof(hb->first_error), "%s", msg);
+	pthread_mutex_unlock(&hb->mu);
+}
+
+/* One client connection: its own curl handle, so the connection is kept alive. */
+static void *http_client(void *arg)
+{
+	struct http_bench *hb = arg;
+	struct curl_slist *hdrs = NULL;
+	CURL *h = curl_easy_init();
+
+	if (!h) {
+		http_fail(hb, "cannot start a curl handle");
+		return NULL;
+	}
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	/* Without this curl waits for "100 Continue" before sending bigger bodies. */
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(h, CURLOPT_URL, hb->url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	for (;;) {
+		uint64_t i = __atomic_fetch_add(&hb->next, 1, __ATOMIC_RELAXED);
+		double t0;
+		long code = 0;
+		CURLcode cr;
+		char msg[200];
+
+		if (i >= hb->nreq)
+			break;
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, hb->bodies[i].data);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)hb->bodies[i].len);
+		t0 = util_now_mono();
+		cr = curl_easy_perform(h);
+		hb->latency[i] = util_now_mono() - t0;
+		if (cr != CURLE_OK) {
+			snprintf(msg, sizeof(msg), "request failed: %s", curl_easy_strerror(cr));
+			http_fail(hb, msg);
+			continue;
+		}
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		if (code != 201) {
+			snprintf(msg, sizeof(msg), "the server answered %ld", code);
+			http_fail(hb, msg);
+		}
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
+/* GET url; the status, 0 when there was no answer. */
+static long http_get_status(const char *url)
+{
+	CURL *h = curl_easy_init();
+	long code = 0;
+
+	if (!h)
+		return 0;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 2L);
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(h);
+	return code;
+}
+
+/* A loopback port nobody listens on right now (the kernel picks it). */
+static int free_port(unsigned *port)
+{
+	struct sockaddr_in sa = {0};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(sa.sin_port);
+	close(fd);
+	return 0;
+}
+
+/*
+ * Start `agentrail serve` on 'store' and a free loopback port, as this very
+ * binary, and wait until /healthz answers. Its output goes to 'errpath'.
+ */
+static pid_t spawn_server(const char *store, const char *errpath, char *base, size_t basesize)
+{
+	char listen[64], health[600];
+	unsigned port;
+	pid_t pid;
+
+	if (free_port(&port) != 0) {
+		cli_err("cannot find a free loopback port: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	snprintf(base, basesize, "http://127.0.0.1:%u", port);
+	snprintf(health, sizeof(health), "%s/healthz", base);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		cli_err("cannot start the server: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		char *argv[] = {"agentrail", "--store", (char *)store, "serve",
+		                "--listen",  listen,    NULL};
+		int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 200; i++) {
+		struct timespec ts = {0, 50 * 1000000L};
+		int st;
+
+		if (http_get_status(health) == 200)
+			return pid;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			cli_err("the server exited before answering (see '%s')", errpath);
+			return -1;
+		}
+		nanosleep(&ts, NULL);
+	}
+	cli_err("the server did not answer /healthz within 10 s");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+/* SIGTERM: the server drains and exits 0. */
+static int stop_server(pid_t pid)
+{
+	int st = 0;
+
+	if (kill(pid, SIGTERM) != 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The 'p'th percentile of sorted 'v' (nearest rank). */
+static double percentile(const double *v, uint64_t n, double p)
+{
+	uint64_t k = (uint64_t)(p / 100.0 * (double)n + 0.999999);
+
+	if (k == 0)
+		k = 1;
+	if (k > n)
+		k = n;
+	return v[k - 1];
+}
+
+/* The request bodies: texts of single events as they are, batches as JSON arrays. */
+static int make_bodies(const struct corpus *c, uint64_t batch, struct http_body *bodies, char **mem)
+{
+	size_t total = 0, off = 0;
+	uint64_t r = 0;
+
+	*mem = NULL;
+	if (batch == 1) {
+		for (uint64_t i = 0; i < c->n; i++) {
+			bodies[i].data = c->texts[i];
+			bodies[i].len = c->lens[i];
+		}
+		return 0;
+	}
+	for (uint64_t i = 0; i < c->n; i++)
+		total += c->lens[i] + 1;
+	total += 2 * (c->n / batch + 1);
+	*mem = malloc(total);
+	if (!*mem)
+		return -1;
+	for (uint64_t i = 0; i < c->n; i += batch, r++) {
+		uint64_t k = c->n - i < batch ? c->n - i : batch;
+
+		bodies[r].data = *mem + off;
+		(*mem)[off++] = '[';
+		for (uint64_t j = 0; j < k; j++) {
+			if (j)
+				(*mem)[off++] = ',';
+			memcpy(*mem + off, c->texts[i + j], c->lens[i + j]);
+			off += c->lens[i + j];
+		}
+		(*mem)[off++] = ']';
+		bodies[r].len = (size_t)(*mem + off - bodies[r].data);
+	}
+	return 0;
+}
+
+static int bench_http(struct cli *cli, uint64_t events, uint64_t batch, uint64_t conns,
+                      const char *url, int store_given, int keep)
+{
+	struct http_bench hb;
+	struct corpus c;
+	struct tmpstore tmp;
+	pthread_t *th = NULL;
+	char base[512], target[600], errpath[4300] = "", *mem = NULL;
+	uint64_t started = 0;
+	pid_t pid = -1;
+	double t0, seconds;
+	int rc = CLI_FAIL, have_tmp = 0;
+
+	memset(&hb, 0, sizeof(hb));
+	pthread_mutex_init(&hb.mu, NULL);
+	if (corpus_make(&c, events) != 0) {
+		cli_err("cannot generate %llu events: out of memory", (unsigned long long)events);
+		return CLI_FAIL;
+	}
+	hb.nreq = (events + batch - 1) / batch;
+	hb.bodies = calloc((size_t)hb.nreq, sizeof(*hb.bodies));
+	hb.latency = calloc((size_t)hb.nreq, sizeof(*hb.latency));
+	th = calloc((size_t)conns, sizeof(*th));
+	if (!hb.bodies || !hb.latency || !th || make_bodies(&c, batch, hb.bodies, &mem) != 0) {
+		cli_err("out of memory");
+		goto out;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		cli_err("cannot initialize libcurl");
+		goto out;
+	}
+	if (url) {
+		size_t n = strlen(url);
+
+		while (n && url[n - 1] == '/')
+			n--;
+		if (n >= sizeof(base)) {
+			cli_err("--url is too long");
+			goto out;
+		}
+		snprintf(base, sizeof(base), "%.*s", (int)n, url);
+	} else {
+		const char *store = cli->store;
+
+		if (!store_given) {
+			if (tmpstore_make(&tmp) != 0)
+				goto out;
+			have_tmp = 1;
+			store = tmp.path;
+			snprintf(errpath, sizeof(errpath), "%s/serve.log", tmp.dir);
+		} else {
+			snprintf(errpath, sizeof(errpath), "/dev/null");
+		}
+		pid = spawn_server(store, errpath, base, sizeof(base));
+		if (pid < 0)
+			goto out;
+	}
+	snprintf(target, sizeof(target), "%s/api/v1/events", base);
+	hb.url = target;
+
+	t0 = util_now_mono();
+	for (; started < conns; started++)
+		if (pthread_create(&th[started], NULL, http_client, &hb) != 0) {
+			cli_err("cannot start client thread %llu", (unsigned long long)started);
+			break;
+		}
+	for (uint64_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	seconds = util_now_mono() - t0;
+	if (started == 0)
+		goto out;
+
+	qsort(hb.latency, (size_t)hb.nreq, sizeof(*hb.latency), cmp_double);
+	printf("{\"bench\":\"http\",\"events\":%llu,\"batch\":%llu,\"connections\":%llu,"
+	       "\"seconds\":%.6f,\"events_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+	       "\"failures\":%llu}\n",
+	       (unsigned long long)events, (unsigned long long)batch, (unsigned long long)conns,
+	       seconds, seconds > 0 ? (double)events / seconds : 0.0,
+	       1000.0 * percentile(hb.latency, hb.nreq, 50),
+	       1000.0 * percentile(hb.latency, hb.nreq, 99), (unsigned long long)hb.failures);
+	fflush(stdout);
+	rc = CLI_OK;
+	if (hb.failures) {
+		cli_err("%llu of %llu requests failed; the first: %s",
+		        (unsigned long long)hb.failures, (unsigned long long)hb.nreq,
+		        hb.first_error);
+		rc = CLI_FAIL;
+	}
+out:
+	if (pid > 0 && stop_server(pid) != 0) {
+		cli_err("the server did not stop cleanly (see '%s')", errpath);
+		rc = CLI_FAIL;
+	}
+	if (have_tmp) {
+		if (keep) {
+			fprintf(stderr, "agentrail: kept the store '%s'\n", tmp.path);
+		} else {
+			unlink(errpath);
+			tmpstore_remove(&tmp);
+		}
+	}
+	curl_global_cleanup();
+	free(th);
+	free(mem);
+	free(hb.bodies);
+	free(hb.latency);
+	corpus_release(&c);
+	pthread_mutex_destroy(&hb.mu);
+	return rc;
+}
+
 int cmd_bench(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"events", required_argument, NULL, O_EVENTS},
 	    {"batch", required_argument, NULL, O_BATCH},
 	    {"keep", no_argument, NULL, O_KEEP},
+	    {"connections", required_argument, NULL, O_CONNECTIONS},
+	    {"url", required_argument, NULL, O_URL},
 	    {"store", required_argument, NULL, OPT_STORE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	uint64_t events = 0, batch = 1000;
-	int has_events = 0, keep = 0, store_given, c, r, rc, ingest;
+	uint64_t events = 0, batch = 1000, conns = 8;
+	int has_events = 0, has_batch = 0, keep = 0, store_given, c, r, rc, ingest;
+	const char *url = NULL;
 	struct tmpstore tmp;
 
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -237,6 +604,18 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 				return r;
 			if (batch == 0)
 				return cli_usage(cli, "option '--batch' must be at least 1");
+			has_batch = 1;
+			break;
+		case O_CONNECTIONS:
+			if ((r = cli_opt_u64(cli, "--connections", optarg, &conns)) != CLI_OK)
+				return r;
+			if (conns == 0 || conns > 1024)
+				return cli_usage(cli, "option '--connections' must be 1 to 1024");
+			break;
+		case O_URL:
+			if (strncmp(optarg, "http://", 7) != 0)
+				return cli_usage(cli, "option '--url' expects http://HOST:PORT");
+			url = optarg;
 			break;
 		case O_KEEP:
 			keep = 1;
@@ -249,15 +628,28 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	/* Only an explicit --store names a store to use; $AGENTRAIL_STORE is not benchmarked. */
 	store_given = cli->store_option;
 	if (optind >= argc)
-		return cli_usage(cli, "missing what to measure: 'ingest' or 'verify'");
+		return cli_usage(cli, "missing what to measure: 'ingest', 'verify' or 'http'");
 	if (optind + 1 < argc)
 		return cli_usage(cli, "unexpected argument '%s'", argv[optind + 1]);
+	if (strcmp(argv[optind], "http") == 0) {
+		if (!has_events)
+			events = 10000;
+		if (!has_batch)
+			batch = 1;
+		if (events == 0)
+			return cli_usage(cli, "option '--events' must be at least 1");
+		if (url && store_given)
+			return cli_usage(cli, "options '--url' and '--store' exclude each other");
+		return bench_http(cli, events, batch, conns, url, store_given, keep);
+	}
+	if (url || conns != 8)
+		return cli_usage(cli, "options '--url' and '--connections' only apply to 'http'");
 	if (strcmp(argv[optind], "ingest") == 0)
 		ingest = 1;
 	else if (strcmp(argv[optind], "verify") == 0)
 		ingest = 0;
 	else
-		return cli_usage(cli, "unknown benchmark '%s': use 'ingest' or 'verify'",
+		return cli_usage(cli, "unknown benchmark '%s': use 'ingest', 'verify' or 'http'",
 		                 argv[optind]);
 	if (!has_events)
 		events = ingest ? 10000 : 200000;

@@ -136,16 +136,24 @@ static const struct cli_cmd commands[] = {
      "  --size N               tree size for an inclusion proof (default: the log size)\n"
      "  --consistency          prove that size OLD is a prefix of size NEW\n"
      "  --json                 one JSON object\n" STORE_HELP},
-    {"bench", cmd_bench, "measure ingest and verify throughput",
+    {"bench", cmd_bench, "measure ingest, verify and HTTP ingest throughput",
      "agentrail bench ingest [--events N] [--batch B] [--store URI] [--keep]\n"
      "   or: agentrail bench verify [--store URI] [--events N]\n"
+     "   or: agentrail bench http [--events N] [--batch B] [--connections C]\n"
+     "                            [--url http://HOST:PORT | --store URI] [--keep]\n"
      "\n"
      "ingest: append N synthetic tool_call events in durable batches of B, timing only the\n"
      "appends. verify: time a full verification (of a fresh store of N events unless --store).\n"
+     "http: POST N events to a server from C keep-alive connections, B per request (a JSON\n"
+     "array, or one object when B is 1), and report events/s and request latency; without\n"
+     "--url it starts `agentrail serve` on a free loopback port and stops it at the end.\n"
+     "Any answer but 201 is counted and makes the exit status 1.\n"
      "Prints one JSON line. Without --store a temporary store is used and removed.\n"
      "\n"
-     "  --events N             events to append (ingest default 10000, verify default 200000)\n"
-     "  --batch B              events per batch (default 1000)\n"
+     "  --events N             events to send (ingest and http default 10000, verify 200000)\n"
+     "  --batch B              events per batch or request (default 1000; http default 1)\n"
+     "  --connections C        http: client connections, one thread each (default 8)\n"
+     "  --url URL              http: the server to load (default: start one)\n"
      "  --keep                 keep the temporary store and print its path on stderr\n" STORE_HELP},
     {"token", cmd_token, "create, list or revoke bearer tokens",
      "agentrail token create --role ROLE [--name NAME] [--actor WHO] [--store URI]\n"

@@ -289,7 +289,8 @@ static int pending_flush(atr_store *st, struct pending *pd)
 }
 
 /* Sequence event 'ev' as record 'seq': build its bytes, hash the leaf, queue it. */
-static int sequence(atr_log *log, struct pending *pd, const struct atr__event *ev, uint64_t seq)
+static int sequence(atr_log *log, struct pending *pd, const struct atr__event *ev, uint64_t seq,
+                    atr_hash *leaf_out)
 {
 	size_t need = atr__event_record_cap(ev);
 	atr_store_entry *e;
@@ -334,6 +335,7 @@ static int sequence(atr_log *log, struct pending *pd, const struct atr__event *e
 	e->target = ev->target;
 	e->ts_us = ev->ts_us;
 	atr_leaf_hash(&leaf, e->record, e->record_len);
+	*leaf_out = leaf;
 	return atr__edge_append(&log->edge, &leaf);
 }
 
@@ -418,6 +420,7 @@ static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_ap
                          struct atr__group *groups, size_t ng)
 {
 	struct idset txn = {0}, local = {0};
+	atr__tree_reader *reader = NULL; /* leaf hashes of re-sent records */
 	struct pending *pd = calloc(1, sizeof(*pd));
 	uint64_t *dup = malloc(p->n * sizeof(*dup));
 	size_t *same = malloc(p->n * sizeof(*same));
@@ -461,9 +464,15 @@ static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_ap
 				res[i].seq = dup[i] - 1;
 				res[i].duplicate = 1;
 				memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
+				if (!reader && (rc = atr__tree_reader_new(&reader, atr__log_tile,
+				                                          log->st)) < 0)
+					goto cleanup;
+				if ((rc = atr__tree_node(reader, 0, res[i].seq,
+				                         &res[i].leaf_hash)) < 0)
+					goto cleanup;
 				continue;
 			}
-			if ((rc = sequence(log, pd, ev, size + k)) < 0)
+			if ((rc = sequence(log, pd, ev, size + k, &res[i].leaf_hash)) < 0)
 				goto cleanup;
 			if (ev->id_given)
 				idset_add(&txn, p->evs, i);
@@ -484,6 +493,7 @@ static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_ap
 		goto cleanup;
 	rc = log->st->write_commit(log->st, size + k);
 cleanup:
+	atr__tree_reader_free(reader);
 	free(txn.slot);
 	free(local.slot);
 	free(dup);

@@ -302,27 +302,15 @@ static int locate(const struct items *it, int code, const char *msg, char *at, s
 
 static void answer(struct srv_req *req, const struct items *it, const atr_append_result *res)
 {
-	atr_log *log = srv_reader(req);
 	struct util_buf b;
-	atr_hash h;
-	int rc;
 
-	if (!log)
-		return;
 	util_buf_init(&b);
 	if (util_buf_adds(&b, "{\"results\":["))
 		goto oom;
 	for (size_t i = 0; i < it->n; i++) {
-		rc = atr_log_leaf_hash(log, res[i].seq, &h);
-		if (rc != 0) {
-			/* Durable, but unreadable right now: say so rather than guess. */
-			util_buf_release(&b);
-			srv_reply_error(req, rc, NULL, NULL);
-			return;
-		}
 		if (srv_bufprintf(&b, "%s{\"seq\":%llu,\"event_id\":\"%s\",\"hash\":", i ? "," : "",
 		                  (unsigned long long)res[i].seq, res[i].event_id) ||
-		    srv_json_hash(&b, &h) ||
+		    srv_json_hash(&b, &res[i].leaf_hash) ||
 		    srv_bufprintf(&b, ",\"duplicate\":%s}", res[i].duplicate ? "true" : "false"))
 			goto oom;
 	}
@@ -336,51 +324,97 @@ oom:
 	srv_reply_error(req, ATR_ENOMEM, "out of memory", NULL);
 }
 
-void srv_h_ingest(struct srv_req *req)
+/* One ingest request between its parse and its answer. */
+struct srv_ingest {
+	struct util_buf plain; /* the inflated body of a gzip request */
+	struct items it;       /* the event texts, pointing into the body */
+	atr_append_result *res;
+	int rc;         /* what the submission returned */
+	char msg[1024]; /* its message, copied: the submitting thread's atr_errmsg() */
+};
+
+void srv_ingest_release(struct srv_req *req)
 {
-	struct util_buf plain;
-	struct items it = {0};
+	struct srv_ingest *in = req->ingest;
+
+	if (!in)
+		return;
+	free(in->res);
+	items_release(&in->it);
+	util_buf_release(&in->plain);
+	free(in);
+	req->ingest = NULL;
+}
+
+int srv_ingest_parse(struct srv_req *req)
+{
+	struct srv_ingest *in;
 	struct split_error e = {0};
-	atr_append_result *res = NULL;
 	const char *body = req->body.data ? req->body.data : "";
 	size_t len = req->body.len;
 	char at[128];
-	int rc;
 
-	util_buf_init(&plain);
-	if (req->gzip) {
-		if (gunzip(body, len, srv_max_body(req->srv), &plain, &e) != 0)
-			goto split_error;
-		body = plain.data ? plain.data : "";
-		len = plain.len;
-	}
-	if (split_body(body, len, req->ndjson, &it, &e) != 0)
-		goto split_error;
-	res = calloc(it.n, sizeof(*res));
-	if (!res) {
+	in = calloc(1, sizeof(*in));
+	if (!in) {
 		srv_reply_error(req, ATR_ENOMEM, "out of memory", NULL);
-		goto out;
+		return -1;
 	}
-	rc = srv_submit(req->srv, it.text, it.len, it.n, res);
-	if (rc != 0) {
-		char msg[1024];
-
-		/* Keep the message: later calls on this thread replace it. */
-		snprintf(msg, sizeof(msg), "%s", atr_errmsg());
-		if (locate(&it, rc, msg, at, sizeof(at)))
-			rc = SRV_EBADJSON;
-		srv_reply_error(req, rc, msg, at[0] ? at : NULL);
-		goto out;
+	req->ingest = in;
+	util_buf_init(&in->plain);
+	if (req->gzip) {
+		if (gunzip(body, len, srv_max_body(req->srv), &in->plain, &e) != 0)
+			goto split_error;
+		body = in->plain.data ? in->plain.data : "";
+		len = in->plain.len;
 	}
-	answer(req, &it, res);
-	goto out;
+	if (split_body(body, len, req->ndjson, &in->it, &e) != 0)
+		goto split_error;
+	in->res = calloc(in->it.n, sizeof(*in->res));
+	if (!in->res) {
+		srv_reply_error(req, ATR_ENOMEM, "out of memory", NULL);
+		srv_ingest_release(req);
+		return -1;
+	}
+	return 0;
 split_error:
 	if (e.code == SRV_EBADJSON || e.code == SRV_ETOOMANY)
 		snprintf(at, sizeof(at), "byte %zu", e.at);
 	srv_reply_error(req, e.code, e.msg,
 	                e.code == SRV_EBADJSON || e.code == SRV_ETOOMANY ? at : NULL);
-out:
-	free(res);
-	items_release(&it);
-	util_buf_release(&plain);
+	srv_ingest_release(req);
+	return -1;
+}
+
+void srv_ingest_submit(struct srv_req *req)
+{
+	struct srv_ingest *in = req->ingest;
+
+	in->rc = srv_submit(req->srv, in->it.text, in->it.len, in->it.n, in->res);
+	/* Keep the message: it is this thread's, and later calls replace it. */
+	if (in->rc != 0)
+		snprintf(in->msg, sizeof(in->msg), "%s", atr_errmsg());
+}
+
+void srv_ingest_answer(struct srv_req *req)
+{
+	struct srv_ingest *in = req->ingest;
+	char at[128];
+	int rc = in->rc;
+
+	if (rc != 0) {
+		if (locate(&in->it, rc, in->msg, at, sizeof(at)))
+			rc = SRV_EBADJSON;
+		srv_reply_error(req, rc, in->msg, at[0] ? at : NULL);
+	} else {
+		answer(req, &in->it, in->res);
+	}
+	srv_ingest_release(req);
+}
+
+void srv_h_ingest(struct srv_req *req)
+{
+	if (srv_ingest_parse(req) != 0)
+		return;
+	srv_ingest_submit(req);
+	srv_ingest_answer(req);
 }

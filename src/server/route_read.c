@@ -32,7 +32,7 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
 }
 
 /* Unknown parameters are an error, as unknown event fields are: a typo must not widen a query. */
-static int only_args(struct srv_req *req, const char *const *allowed)
+int srv_only_args(struct srv_req *req, const char *const *allowed)
 {
 	struct arg_check c = {allowed, NULL};
 	char msg[160];
@@ -62,7 +62,7 @@ static int arg_u64(struct srv_req *req, const char *name, uint64_t *out)
 }
 
 /* A string parameter, NULL when absent or empty ("?type=" means any type). */
-static const char *arg_str(struct srv_req *req, const char *name)
+const char *srv_arg_str(struct srv_req *req, const char *name)
 {
 	const char *v = srv_arg(req, name);
 
@@ -71,7 +71,7 @@ static const char *arg_str(struct srv_req *req, const char *name)
 
 static int arg_time(struct srv_req *req, const char *name, int64_t *out)
 {
-	const char *v = arg_str(req, name);
+	const char *v = srv_arg_str(req, name);
 	char msg[200];
 
 	if (!v)
@@ -87,12 +87,12 @@ static int arg_time(struct srv_req *req, const char *name, int64_t *out)
  * Cursors are opaque to clients ("c" and the hex of the next seq), so the
  * encoding can change, e.g. to carry a snapshot size, without breaking them.
  */
-static void cursor_encode(uint64_t seq, char out[20])
+void srv_cursor_encode(uint64_t seq, char out[20])
 {
 	snprintf(out, 20, "c%016llx", (unsigned long long)seq);
 }
 
-static int cursor_decode(const char *text, uint64_t *seq)
+int srv_cursor_decode(const char *text, uint64_t *seq)
 {
 	char *end;
 
@@ -104,7 +104,7 @@ static int cursor_decode(const char *text, uint64_t *seq)
 
 /* ------------------------------------------------------- handlers */
 
-static void reply_oom(struct srv_req *req, struct util_buf *b)
+void srv_reply_oom(struct srv_req *req, struct util_buf *b)
 {
 	util_buf_release(b);
 	srv_reply_error(req, ATR_ENOMEM, "out of memory", NULL);
@@ -124,16 +124,16 @@ void srv_h_events(struct srv_req *req)
 	atr_log *log;
 	int rc, more = 0;
 
-	if (only_args(req, allowed))
+	if (srv_only_args(req, allowed))
 		return;
-	q.type = arg_str(req, "type");
-	q.actor = arg_str(req, "actor");
-	q.level = arg_str(req, "level");
-	q.trace_id = arg_str(req, "trace_id");
-	q.session_id = arg_str(req, "session_id");
-	q.run_id = arg_str(req, "run_id");
-	q.job_id = arg_str(req, "job_id");
-	q.target_prefix = arg_str(req, "target_prefix");
+	q.type = srv_arg_str(req, "type");
+	q.actor = srv_arg_str(req, "actor");
+	q.level = srv_arg_str(req, "level");
+	q.trace_id = srv_arg_str(req, "trace_id");
+	q.session_id = srv_arg_str(req, "session_id");
+	q.run_id = srv_arg_str(req, "run_id");
+	q.job_id = srv_arg_str(req, "job_id");
+	q.target_prefix = srv_arg_str(req, "target_prefix");
 	if (arg_time(req, "since", &q.since_us) < 0 || arg_time(req, "until", &q.until_us) < 0 ||
 	    arg_u64(req, "limit", &limit) < 0)
 		return;
@@ -144,8 +144,8 @@ void srv_h_events(struct srv_req *req)
 		srv_reply_error(req, SRV_EBADREQ, msg, "limit");
 		return;
 	}
-	cur_text = arg_str(req, "cursor");
-	if (cur_text && cursor_decode(cur_text, &q.seq_from) != 0) {
+	cur_text = srv_arg_str(req, "cursor");
+	if (cur_text && srv_cursor_decode(cur_text, &q.seq_from) != 0) {
 		srv_reply_error(req, SRV_EBADREQ,
 		                "parameter 'cursor' is not a cursor this server made", "cursor");
 		return;
@@ -189,7 +189,7 @@ void srv_h_events(struct srv_req *req)
 	if (more) {
 		char c[20];
 
-		cursor_encode(next, c);
+		srv_cursor_encode(next, c);
 		if (srv_bufprintf(&b, "],\"next_cursor\":\"%s\"}", c))
 			goto oom;
 	} else if (util_buf_adds(&b, "],\"next_cursor\":null}")) {
@@ -200,7 +200,7 @@ void srv_h_events(struct srv_req *req)
 	return;
 oom:
 	atr_cursor_free(cur);
-	reply_oom(req, &b);
+	srv_reply_oom(req, &b);
 }
 
 static void reply_record_json(struct srv_req *req, const atr_record *rec)
@@ -216,7 +216,7 @@ static void reply_record_json(struct srv_req *req, const atr_record *rec)
 	util_buf_init(&b);
 	if (util_buf_adds(&b, json)) {
 		atr_free(json);
-		reply_oom(req, &b);
+		srv_reply_oom(req, &b);
 		return;
 	}
 	atr_free(json);
@@ -231,7 +231,7 @@ void srv_h_event(struct srv_req *req)
 	atr_log *log;
 	int rc;
 
-	if (only_args(req, allowed) || !(log = srv_reader(req)))
+	if (srv_only_args(req, allowed) || !(log = srv_reader(req)))
 		return;
 	rc = atr_log_get_by_id(log, req->captures[0], &rec);
 	if (rc != 0) {
@@ -254,7 +254,7 @@ void srv_h_record(struct srv_req *req)
 	size_t len;
 	int rc;
 
-	if (only_args(req, allowed))
+	if (srv_only_args(req, allowed))
 		return;
 	if (util_parse_u64(req->captures[0], &seq) != 0) {
 		snprintf(msg, sizeof(msg), "seq must be a non-negative integer, got '%.64s'",
@@ -298,7 +298,8 @@ void srv_h_root(struct srv_req *req)
 	atr_log *log;
 	int rc;
 
-	if (only_args(req, allowed) || !(log = srv_reader(req)) || current_size(req, log, &size))
+	if (srv_only_args(req, allowed) || !(log = srv_reader(req)) ||
+	    current_size(req, log, &size))
 		return;
 	if ((rc = atr_log_root(log, size, &root)) != 0) {
 		srv_reply_error(req, rc, NULL, NULL);
@@ -307,7 +308,7 @@ void srv_h_root(struct srv_req *req)
 	util_buf_init(&b);
 	if (srv_bufprintf(&b, "{\"size\":%llu,\"root_hash\":", (unsigned long long)size) ||
 	    srv_json_hash(&b, &root) || util_buf_adds(&b, "}")) {
-		reply_oom(req, &b);
+		srv_reply_oom(req, &b);
 		return;
 	}
 	srv_reply_json(req, 200, &b);
@@ -348,7 +349,7 @@ void srv_h_inclusion(struct srv_req *req)
 	int has_seq, has_size, rc;
 	char msg[160];
 
-	if (only_args(req, allowed) || (has_seq = arg_u64(req, "seq", &seq)) < 0 ||
+	if (srv_only_args(req, allowed) || (has_seq = arg_u64(req, "seq", &seq)) < 0 ||
 	    (has_size = arg_u64(req, "size", &size)) < 0)
 		return;
 	if (!has_seq) {
@@ -379,7 +380,7 @@ void srv_h_inclusion(struct srv_req *req)
 	    srv_json_hash(&b, &leaf) || util_buf_adds(&b, ",\"root_hash\":") ||
 	    srv_json_hash(&b, &root) || add_path(&b, path, n)) {
 		atr_free(path);
-		reply_oom(req, &b);
+		srv_reply_oom(req, &b);
 		return;
 	}
 	atr_free(path);
@@ -398,7 +399,7 @@ void srv_h_consistency(struct srv_req *req)
 	int has_from, has_to, rc;
 	char msg[160];
 
-	if (only_args(req, allowed) || (has_from = arg_u64(req, "from", &from)) < 0 ||
+	if (srv_only_args(req, allowed) || (has_from = arg_u64(req, "from", &from)) < 0 ||
 	    (has_to = arg_u64(req, "to", &to)) < 0)
 		return;
 	if (!has_from) {
@@ -429,7 +430,7 @@ void srv_h_consistency(struct srv_req *req)
 	    srv_json_hash(&b, &old_root) || util_buf_adds(&b, ",\"new_root\":") ||
 	    srv_json_hash(&b, &new_root) || add_path(&b, path, n)) {
 		atr_free(path);
-		reply_oom(req, &b);
+		srv_reply_oom(req, &b);
 		return;
 	}
 	atr_free(path);
@@ -447,7 +448,7 @@ void srv_h_healthz(struct srv_req *req)
 		return;
 	util_buf_init(&b);
 	if (srv_bufprintf(&b, "{\"status\":\"ok\",\"size\":%llu}", (unsigned long long)size)) {
-		reply_oom(req, &b);
+		srv_reply_oom(req, &b);
 		return;
 	}
 	srv_reply_json(req, 200, &b);
@@ -494,7 +495,7 @@ void srv_h_metrics(struct srv_req *req)
 	                  "agentrail_commit_seconds_count %llu\n",
 	                  (double)st.commit_us_sum / 1e6, (unsigned long long)cum) ||
 	    srv_metrics_requests(req->srv, &b)) {
-		reply_oom(req, &b);
+		srv_reply_oom(req, &b);
 		return;
 	}
 	srv_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL, NULL);

@@ -38,6 +38,13 @@ static const struct route routes[] = {
     {"GET", "/api/v1/proof/consistency", srv_h_consistency},
     {"GET", "/healthz", srv_h_healthz},
     {"GET", "/metrics", srv_h_metrics},
+    {"GET", "/api/v1/jobs/{job_id}", srv_h_job},
+    {"GET", "/api/v1/jobs/{job_id}/decisions", srv_h_job_decisions},
+    {"GET", "/api/v1/approvals", srv_h_approvals},
+    {"GET", "/api/v1/sessions/{session_id}/trail", srv_h_session_trail},
+    {"GET", "/api/v1/traces/{trace_id}", srv_h_trace},
+    {"GET", "/api/v1/workflow-runs/{run_id}/timeline", srv_h_timeline},
+    {"GET", "/api/v1/policy/audit", srv_h_policy_audit},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -55,6 +62,13 @@ struct srv {
 	int stopping; /* atomic: answer 503 to anything new */
 	long active;  /* atomic: requests between their first header and their completion */
 	uint64_t reqs[NROUTES + 1][NSTATUS]; /* atomic counters; row NROUTES: no route */
+	/* The submitters: threads that wait on the ingest for suspended requests. */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcond;
+	struct srv_req *qhead, *qtail;
+	int qstop;
+	pthread_t submitters[SRV_SUBMITTERS];
+	unsigned nsubmitters;
 };
 
 const char *srv_store_uri(const struct srv *s)
@@ -202,6 +216,90 @@ void srv_ingest_stats(struct srv *s, atr_ingest_stats *out)
 	atr_ingest_stats_get(s->ing, out);
 }
 
+/* ------------------------------------------------------ submitters */
+
+/*
+ * Each submitter takes a suspended ingest request, waits in the ingest
+ * until its events are durable (or refused), and resumes the connection;
+ * the MHD thread then answers it. Many connections thus wait in the same
+ * group commit while a few MHD threads keep reading new requests.
+ */
+static void *submitter_run(void *arg)
+{
+	struct srv *s = arg;
+
+	pthread_mutex_lock(&s->qmu);
+	for (;;) {
+		struct srv_req *req;
+		struct MHD_Connection *conn;
+
+		while (!s->qhead && !s->qstop)
+			pthread_cond_wait(&s->qcond, &s->qmu);
+		req = s->qhead;
+		if (!req)
+			break; /* stopping, and the queue is empty */
+		s->qhead = req->next;
+		if (!s->qhead)
+			s->qtail = NULL;
+		pthread_mutex_unlock(&s->qmu);
+
+		srv_ingest_submit(req);
+		/* 'req' may be freed once the connection resumes: nothing touches it after. */
+		conn = req->conn;
+		__atomic_store_n(&req->ingest_done, 1, __ATOMIC_RELEASE);
+		MHD_resume_connection(conn);
+
+		pthread_mutex_lock(&s->qmu);
+	}
+	pthread_mutex_unlock(&s->qmu);
+	return NULL;
+}
+
+static int submitters_start(struct srv *s)
+{
+	pthread_attr_t attr;
+
+	pthread_mutex_init(&s->qmu, NULL);
+	pthread_cond_init(&s->qcond, NULL);
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	/* They only wait on a condition variable: a small stack each is plenty. */
+	pthread_attr_setstacksize(&attr, (size_t)1 << 20);
+	for (s->nsubmitters = 0; s->nsubmitters < SRV_SUBMITTERS; s->nsubmitters++)
+		if (pthread_create(&s->submitters[s->nsubmitters], &attr, submitter_run, s) != 0)
+			break;
+	pthread_attr_destroy(&attr);
+	return s->nsubmitters ? 0 : -1;
+}
+
+/* Let the submitters finish what is queued, then join them. */
+static void submitters_stop(struct srv *s)
+{
+	pthread_mutex_lock(&s->qmu);
+	s->qstop = 1;
+	pthread_cond_broadcast(&s->qcond);
+	pthread_mutex_unlock(&s->qmu);
+	for (unsigned i = 0; i < s->nsubmitters; i++)
+		pthread_join(s->submitters[i], NULL);
+	s->nsubmitters = 0;
+}
+
+/* Hand a parsed ingest request to the submitters; the connection waits suspended. */
+static void submit_async(struct srv *s, struct srv_req *req)
+{
+	/* Suspend first: the answer may come back before this function returns. */
+	MHD_suspend_connection(req->conn);
+	req->next = NULL;
+	pthread_mutex_lock(&s->qmu);
+	if (s->qtail)
+		s->qtail->next = req;
+	else
+		s->qhead = req;
+	s->qtail = req;
+	pthread_cond_signal(&s->qcond);
+	pthread_mutex_unlock(&s->qmu);
+}
+
 /* ------------------------------------------------------- MHD glue */
 
 /* Without tokens only loopback clients may talk to us (DESIGN.md section 5). */
@@ -335,7 +433,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		srv_reply_error(req, SRV_EBODYBIG, msg, NULL);
 		return MHD_YES;
 	}
-	routes[req->route].fn(req);
+	if (routes[req->route].fn == srv_h_ingest) {
+		/* Called again after the resume: the commit has answered. */
+		if (__atomic_load_n(&req->ingest_done, __ATOMIC_ACQUIRE)) {
+			srv_ingest_answer(req);
+		} else if (!req->ingest) {
+			if (srv_ingest_parse(req) != 0)
+				return MHD_YES;
+			submit_async(s, req);
+			return MHD_YES;
+		}
+	} else {
+		routes[req->route].fn(req);
+	}
 	if (!req->answered)
 		srv_reply_error(req, ATR_ENOMEM, "no answer", NULL);
 	return MHD_YES;
@@ -354,6 +464,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		r = req->route >= 0 ? (size_t)req->route : NROUTES;
 		__atomic_fetch_add(&s->reqs[r][status_index(req->status)], 1, __ATOMIC_RELAXED);
 	}
+	srv_ingest_release(req);
 	util_buf_release(&req->body);
 	free(req);
 	*con_cls = NULL;
@@ -475,8 +586,13 @@ int srv_run(const struct srv_config *cfg)
 		goto out;
 	}
 	key = 1;
+	if (submitters_start(s) != 0) {
+		fprintf(stderr, "agentrail: cannot start the submitter threads\n");
+		goto out;
+	}
 
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	        MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, 0, accept_cb, s, handle, s, MHD_OPTION_SOCK_ADDR,
@@ -522,6 +638,12 @@ int srv_run(const struct srv_config *cfg)
 	lfd = MHD_quiesce_daemon(d);
 	for (i = 0; i < 3000 && __atomic_load_n(&s->active, __ATOMIC_SEQ_CST) > 0; i++)
 		sleep_ms(10);
+	/*
+	 * Every queued ingest request is committed and its connection resumed
+	 * before the daemon goes: a resume after MHD_stop_daemon would be a
+	 * use after free.
+	 */
+	submitters_stop(s);
 	MHD_stop_daemon(d);
 	d = NULL;
 	if (lfd != MHD_INVALID_SOCKET)
@@ -532,6 +654,8 @@ int srv_run(const struct srv_config *cfg)
 	        (unsigned long long)st.requests);
 	rc = 0;
 out:
+	if (s->nsubmitters)
+		submitters_stop(s);
 	if (d)
 		MHD_stop_daemon(d);
 	/* Frees drain: everything submitted is written and answered first. */

@@ -25,6 +25,12 @@ struct MHD_Response;
 #define SRV_MAX_EVENTS       10000u /* events in one request; ingest queues hold more */
 #define SRV_DEFAULT_LIMIT    100u
 #define SRV_MAX_LIMIT        1000u
+/*
+ * Threads that wait in atr_ingest_submit() for suspended ingest requests:
+ * as many requests as this can share one group commit, while the MHD
+ * threads go on reading other connections.
+ */
+#define SRV_SUBMITTERS 64u
 
 struct srv_config {
 	const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
@@ -79,6 +85,14 @@ struct srv_req {
 	const char *allow;    /* the Allow header of a 405 (static storage) */
 	int answered;
 	unsigned status; /* what was answered, for /metrics */
+	/*
+	 * An ingest request in flight: route_ingest.c's parsed body and its
+	 * answer, 'ingest_done' set (by a submitter thread) once the commit
+	 * answered, 'next' its place in the submitters' queue.
+	 */
+	struct srv_ingest *ingest;
+	int ingest_done;
+	struct srv_req *next;
 };
 
 /* The store URI the server runs on and its shared state, for the handlers. */
@@ -110,6 +124,20 @@ void srv_reply(struct srv_req *req, unsigned status, const char *content_type, c
                size_t len, const char *hname, const char *hvalue);
 void srv_reply_json(struct srv_req *req, unsigned status, struct util_buf *b);
 void srv_reply_error(struct srv_req *req, int code, const char *message, const char *at);
+/* Release 'b' and answer 500 out of memory. */
+void srv_reply_oom(struct srv_req *req, struct util_buf *b);
+
+/*
+ * Query parameters (route_read.c). Unknown ones are an error, as unknown
+ * event fields are: srv_only_args answers 400 and returns -1 for a name not
+ * in the NULL-terminated 'allowed'. srv_arg_str is NULL when absent or empty.
+ */
+int srv_only_args(struct srv_req *req, const char *const *allowed);
+const char *srv_arg_str(struct srv_req *req, const char *name);
+
+/* Opaque list cursors ("c" and the hex of the next seq), shared by every paged route. */
+void srv_cursor_encode(uint64_t seq, char out[20]);
+int srv_cursor_decode(const char *text, uint64_t *seq);
 
 /* A query parameter of the request ("seq"), or NULL. Borrowed for the request. */
 const char *srv_arg(struct srv_req *req, const char *name);
@@ -118,6 +146,18 @@ const char *srv_arg(struct srv_req *req, const char *name);
 int srv_json_str(struct util_buf *b, const char *s, size_t len);
 int srv_json_hash(struct util_buf *b, const atr_hash *h);
 int srv_bufprintf(struct util_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * The ingest route in three steps, so that the connection can be suspended
+ * while the commit is awaited on another thread: parse (0, or -1 with the
+ * error answered), submit and wait (any thread; answers nothing), answer
+ * (the connection's MHD thread). srv_ingest_release() frees what parse
+ * kept; NULL-safe. srv_h_ingest() runs all three on the calling thread.
+ */
+int srv_ingest_parse(struct srv_req *req);
+void srv_ingest_submit(struct srv_req *req);
+void srv_ingest_answer(struct srv_req *req);
+void srv_ingest_release(struct srv_req *req);
 
 /* Route handlers. */
 void srv_h_ingest(struct srv_req *req);
@@ -129,5 +169,14 @@ void srv_h_inclusion(struct srv_req *req);
 void srv_h_consistency(struct srv_req *req);
 void srv_h_healthz(struct srv_req *req);
 void srv_h_metrics(struct srv_req *req);
+
+/* Derived answers (route_derived.c): jobs, approvals, trails, timelines, policy audit. */
+void srv_h_job(struct srv_req *req);
+void srv_h_job_decisions(struct srv_req *req);
+void srv_h_approvals(struct srv_req *req);
+void srv_h_session_trail(struct srv_req *req);
+void srv_h_trace(struct srv_req *req);
+void srv_h_timeline(struct srv_req *req);
+void srv_h_policy_audit(struct srv_req *req);
 
 #endif

@@ -88,6 +88,10 @@ static void test_idempotent_and_conflict(void **state)
 	assert_int_equal(r.seq, 1);
 	assert_int_equal(r.duplicate, 1);
 	assert_string_equal(r.event_id, "0190f0e0-0000-7000-8000-000000000001");
+	/* The answer carries the leaf hash, for a re-send the original's. */
+	atr_hash stored;
+	assert_int_equal(atr_log_leaf_hash(log, 1, &stored), 0);
+	assert_memory_equal(r.leaf_hash.b, stored.b, 32);
 	assert_int_equal(size_of(log), 2);
 	/* Same id, other content: refused, in a batch too, and nothing appended. */
 	assert_int_equal(atr_log_append(log, e1b, strlen(e1b), &r), ATR_ECONFLICT);
@@ -100,6 +104,8 @@ static void test_idempotent_and_conflict(void **state)
 	assert_int_equal(atr_log_append_batch(log, pair, NULL, 2, rr), 0);
 	assert_int_equal(rr[0].seq, 2);
 	assert_int_equal(rr[0].duplicate, 0);
+	assert_int_equal(atr_log_leaf_hash(log, 2, &stored), 0);
+	assert_memory_equal(rr[0].leaf_hash.b, stored.b, 32);
 	assert_int_equal(rr[1].seq, 1);
 	assert_int_equal(rr[1].duplicate, 1);
 	/* The same new id twice in one batch: appended once. */
