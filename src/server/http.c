@@ -36,6 +36,8 @@ static const struct {
     {SRV_EMEDIA, 415, "unsupported_media_type"},
     {SRV_ESHUTDOWN, 503, "shutting_down"},
     {SRV_ETOOMANY, 413, "too_many_events"},
+    {SRV_EUNAUTH, 401, "unauthorized"},
+    {SRV_EFORBIDDEN, 403, "forbidden"},
 };
 
 unsigned srv_http_status(int code)
@@ -208,7 +210,9 @@ void srv_reply_error(struct srv_req *req, int code, const char *message, const c
 	                          "memory\"}}\n";
 	unsigned status = srv_http_status(code);
 	struct util_buf b;
-	const char *allow = status == 405 ? req->allow : NULL;
+	/* 405 names the allowed methods; 401 says how to authenticate (RFC 6750). */
+	const char *hname = status == 405 ? "Allow" : status == 401 ? "WWW-Authenticate" : NULL;
+	const char *hval = status == 405 ? req->allow : "Bearer realm=\"agentrail\"";
 
 	if (!message)
 		message = atr_errmsg();
@@ -224,7 +228,7 @@ void srv_reply_error(struct srv_req *req, int code, const char *message, const c
 		srv_reply(req, 503, "application/json", oom, sizeof(oom) - 1, NULL, NULL);
 		return;
 	}
-	srv_reply(req, status, "application/json", b.data, b.len, allow ? "Allow" : NULL, allow);
+	srv_reply(req, status, "application/json", b.data, b.len, hval ? hname : NULL, hval);
 	util_buf_release(&b);
 }
 

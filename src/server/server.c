@@ -26,25 +26,33 @@ struct route {
 	const char *method;
 	const char *pattern; /* "{name}" matches one non-empty path segment */
 	srv_handler fn;
+	unsigned roles; /* who may call it when tokens are required (SRV_ROLE bits) */
 };
 
+/* Who may do what (DESIGN.md section 5). Readers' masking of secrets comes with redaction. */
+#define WRITE (SRV_ROLE(ATR_ROLE_WRITER) | SRV_ROLE(ATR_ROLE_ADMIN))
+#define READ                                                                                       \
+	(SRV_ROLE(ATR_ROLE_READER) | SRV_ROLE(ATR_ROLE_AUDITOR) | SRV_ROLE(ATR_ROLE_APPROVER) |    \
+	 SRV_ROLE(ATR_ROLE_ADMIN))
+#define OPERATE (SRV_ROLE(ATR_ROLE_AUDITOR) | SRV_ROLE(ATR_ROLE_ADMIN))
+
 static const struct route routes[] = {
-    {"POST", "/api/v1/events", srv_h_ingest},
-    {"GET", "/api/v1/events", srv_h_events},
-    {"GET", "/api/v1/events/{event_id}", srv_h_event},
-    {"GET", "/api/v1/records/{seq}", srv_h_record},
-    {"GET", "/api/v1/root", srv_h_root},
-    {"GET", "/api/v1/proof/inclusion", srv_h_inclusion},
-    {"GET", "/api/v1/proof/consistency", srv_h_consistency},
-    {"GET", "/healthz", srv_h_healthz},
-    {"GET", "/metrics", srv_h_metrics},
-    {"GET", "/api/v1/jobs/{job_id}", srv_h_job},
-    {"GET", "/api/v1/jobs/{job_id}/decisions", srv_h_job_decisions},
-    {"GET", "/api/v1/approvals", srv_h_approvals},
-    {"GET", "/api/v1/sessions/{session_id}/trail", srv_h_session_trail},
-    {"GET", "/api/v1/traces/{trace_id}", srv_h_trace},
-    {"GET", "/api/v1/workflow-runs/{run_id}/timeline", srv_h_timeline},
-    {"GET", "/api/v1/policy/audit", srv_h_policy_audit},
+    {"POST", "/api/v1/events", srv_h_ingest, WRITE},
+    {"GET", "/api/v1/events", srv_h_events, READ},
+    {"GET", "/api/v1/events/{event_id}", srv_h_event, READ},
+    {"GET", "/api/v1/records/{seq}", srv_h_record, READ},
+    {"GET", "/api/v1/root", srv_h_root, READ},
+    {"GET", "/api/v1/proof/inclusion", srv_h_inclusion, READ},
+    {"GET", "/api/v1/proof/consistency", srv_h_consistency, READ},
+    {"GET", "/healthz", srv_h_healthz, SRV_ROLES_ANY},
+    {"GET", "/metrics", srv_h_metrics, OPERATE},
+    {"GET", "/api/v1/jobs/{job_id}", srv_h_job, READ},
+    {"GET", "/api/v1/jobs/{job_id}/decisions", srv_h_job_decisions, READ},
+    {"GET", "/api/v1/approvals", srv_h_approvals, READ},
+    {"GET", "/api/v1/sessions/{session_id}/trail", srv_h_session_trail, READ},
+    {"GET", "/api/v1/traces/{trace_id}", srv_h_trace, READ},
+    {"GET", "/api/v1/workflow-runs/{run_id}/timeline", srv_h_timeline, READ},
+    {"GET", "/api/v1/policy/audit", srv_h_policy_audit, READ},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -69,6 +77,8 @@ struct srv {
 	int qstop;
 	pthread_t submitters[SRV_SUBMITTERS];
 	unsigned nsubmitters;
+	struct srv_auth auth;
+	int auth_ready;
 };
 
 const char *srv_store_uri(const struct srv *s)
@@ -184,24 +194,28 @@ static void reader_destroy(void *p)
 	atr_log_free(p);
 }
 
-atr_log *srv_reader(struct srv_req *req)
+atr_log *srv_reader_quiet(struct srv_req *req)
 {
 	struct srv *s = req->srv;
 	atr_log *log = pthread_getspecific(s->reader_key);
-	int rc;
 
 	if (log)
 		return log;
-	rc = atr_log_open(&log, s->uri, ATR_OPEN_READONLY);
-	if (rc != 0) {
-		srv_reply_error(req, rc, NULL, NULL);
+	if (atr_log_open(&log, s->uri, ATR_OPEN_READONLY) != 0)
 		return NULL;
-	}
 	if (pthread_setspecific(s->reader_key, log) != 0) {
 		atr_log_free(log);
-		srv_reply_error(req, ATR_ENOMEM, "cannot keep a log handle for this thread", NULL);
 		return NULL;
 	}
+	return log;
+}
+
+atr_log *srv_reader(struct srv_req *req)
+{
+	atr_log *log = srv_reader_quiet(req);
+
+	if (!log)
+		srv_reply_error(req, ATR_EBACKEND, NULL, NULL);
 	return log;
 }
 
@@ -322,8 +336,13 @@ static int is_loopback(const struct sockaddr *sa)
 	return 0;
 }
 
+/* With tokens anyone may connect (and must authenticate); without, only loopback. */
 static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
+	struct srv *s = cls;
+
+	if (s->auth.required)
+		return MHD_YES;
 	return addrlen > 0 && is_loopback(addr) ? MHD_YES : MHD_NO;
 }
 
@@ -397,6 +416,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			return MHD_YES;
 		}
 		if (route_request(req, method, url) != 0)
+			return MHD_YES;
+		if (srv_auth_check(req, &s->auth, routes[req->route].roles, method,
+		                   routes[req->route].pattern) != 0)
 			return MHD_YES;
 		if (routes[req->route].fn != srv_h_ingest) {
 			routes[req->route].fn(req);
@@ -539,13 +561,6 @@ int srv_run(const struct srv_config *cfg)
 
 	if (parse_listen(cfg->listen, &ss, &sslen) != 0)
 		return 1;
-	if (!is_loopback((struct sockaddr *)&ss)) {
-		fprintf(stderr,
-		        "agentrail: tokens are required to listen on '%s'; this build accepts only "
-		        "loopback clients\n",
-		        cfg->listen);
-		return 1;
-	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		fprintf(stderr, "agentrail: out of memory\n");
@@ -575,6 +590,18 @@ int srv_run(const struct srv_config *cfg)
 
 	if (atr_log_open(&s->writer, s->uri, 0) != 0) {
 		fprintf(stderr, "agentrail: cannot open store '%s': %s\n", s->uri, atr_errmsg());
+		goto out;
+	}
+	if (srv_auth_init(&s->auth, s->writer) != 0) {
+		fprintf(stderr, "agentrail: cannot read the tokens: %s\n", atr_errmsg());
+		goto out;
+	}
+	s->auth_ready = 1;
+	if (!s->auth.required && !is_loopback((struct sockaddr *)&ss)) {
+		fprintf(stderr,
+		        "agentrail: tokens are required to listen on '%s'; create one with "
+		        "'agentrail token create --role admin' or listen on a loopback address\n",
+		        cfg->listen);
 		goto out;
 	}
 	if (atr_ingest_new(&s->ing, s->writer, 0) != 0) {
@@ -616,13 +643,18 @@ int srv_run(const struct srv_config *cfg)
 		const char *lb = ss.ss_family == AF_INET6 ? "[" : "";
 		const char *rb = ss.ss_family == AF_INET6 ? "]" : "";
 
-		printf("agentrail serve: listening on http://%s%s%s:%u (store '%s'); loopback "
-		       "clients only\n"
-		       "try:  curl -H 'Content-Type: application/json' -d "
+		const char *bearer = s->auth.required ? "-H 'Authorization: Bearer $TOKEN' " : "";
+
+		printf("agentrail serve: listening on http://%s%s%s:%u (store '%s'); ", lb, host,
+		       rb, (unsigned)port, s->uri);
+		if (s->auth.required)
+			printf("bearer tokens required (%zu live)\n", srv_auth_live(&s->auth));
+		else
+			printf("loopback clients only\n");
+		printf("try:  curl %s-H 'Content-Type: application/json' -d "
 		       "'{\"type\":\"output\",\"actor\":\"me\"}' http://%s%s%s:%u/api/v1/events\n"
-		       "      curl http://%s%s%s:%u/api/v1/events\n",
-		       lb, host, rb, (unsigned)port, s->uri, lb, host, rb, (unsigned)port, lb, host,
-		       rb, (unsigned)port);
+		       "      curl %shttp://%s%s%s:%u/api/v1/events\n",
+		       bearer, lb, host, rb, (unsigned)port, bearer, lb, host, rb, (unsigned)port);
 		fflush(stdout);
 	}
 
@@ -663,6 +695,8 @@ out:
 	if (key)
 		pthread_key_delete(s->reader_key);
 	atr_log_free(s->writer);
+	if (s->auth_ready)
+		srv_auth_release(&s->auth);
 	free(s->uri);
 	free(s);
 	return rc;

@@ -6,6 +6,7 @@
 #ifndef ATR_SERVER_H
 #define ATR_SERVER_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,7 +59,9 @@ enum srv_error {
 	SRV_EBODYBIG = -104,  /* body over --max-body (413) */
 	SRV_EMEDIA = -105,    /* Content-Type or Content-Encoding (415) */
 	SRV_ESHUTDOWN = -106, /* the server is stopping (503) */
-	SRV_ETOOMANY = -107   /* more events in one request than SRV_MAX_EVENTS (413) */
+	SRV_ETOOMANY = -107,  /* more events in one request than SRV_MAX_EVENTS (413) */
+	SRV_EUNAUTH = -108,   /* no token, or not a live one (401) */
+	SRV_EFORBIDDEN = -109 /* the token's role may not use this route (403) */
 };
 
 /* HTTP status and JSON code of an ATR_E… or SRV_E… code (unknown: 500, "internal"). */
@@ -95,6 +98,27 @@ struct srv_req {
 	struct srv_req *next;
 };
 
+/*
+ * Tokens (auth.c). 'required' is fixed at start: set when the log holds at
+ * least one live token; then every route but the public ones needs one.
+ * Routes name the roles they admit as a mask of SRV_ROLE(atr_role) bits.
+ */
+#define SRV_ROLE(r)   (1u << (r))
+#define SRV_ROLES_ANY 0u /* public: no token needed (liveness) */
+struct srv_auth {
+	int required;
+	pthread_mutex_t mu;
+	atr_token_info *list;
+	size_t n;
+	int64_t loaded_us;
+};
+int srv_auth_init(struct srv_auth *a, atr_log *log);
+void srv_auth_release(struct srv_auth *a);
+size_t srv_auth_live(struct srv_auth *a);
+/* 0 when the request may go on; -1 when 401 or 403 was answered. */
+int srv_auth_check(struct srv_req *req, struct srv_auth *a, unsigned roles, const char *method,
+                   const char *pattern);
+
 /* The store URI the server runs on and its shared state, for the handlers. */
 const char *srv_store_uri(const struct srv *s);
 size_t srv_max_body(const struct srv *s);
@@ -105,6 +129,8 @@ size_t srv_max_body(const struct srv *s);
  * handles are not shared between threads. NULL with an error answered.
  */
 atr_log *srv_reader(struct srv_req *req);
+/* The same without answering anything on failure. */
+atr_log *srv_reader_quiet(struct srv_req *req);
 
 /* Submit events as one atomic request; see atr_ingest_submit(). */
 int srv_submit(struct srv *s, const char *const *jsons, const size_t *lens, size_t n,

@@ -249,7 +249,7 @@ assert_contains "$(cat "$T/serve.err")" "stopping" "stop message"
 # --------------------------------------------------------- loopback only
 expect_exit 1 "$AGENTRAIL" --store "$STORE" serve --listen "0.0.0.0:$(free_port)"
 assert_contains "$ERR" "tokens are required to listen on '0.0.0.0:" "non-loopback refused"
-assert_contains "$ERR" "this build accepts only loopback clients" "refusal says why"
+assert_contains "$ERR" "or listen on a loopback address" "refusal says why"
 expect_exit 64 ar serve --threads 0
 expect_exit 1 ar serve --listen nonsense
 
