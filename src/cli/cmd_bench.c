@@ -20,7 +20,7 @@
 #include "cli/cli.h"
 #include "util/util.h"
 
-enum { O_EVENTS = OPT_FIRST_CMD, O_BATCH, O_KEEP, O_CONNECTIONS, O_URL };
+enum { O_EVENTS = OPT_FIRST_CMD, O_BATCH, O_KEEP, O_CONNECTIONS, O_URL, O_REQUESTS };
 
 static const char *const tools[] = {"bash", "read_file", "write_file", "edit_file",
                                     "grep", "list_dir",  "run_tests"};
@@ -575,6 +575,273 @@ out:
 	return rc;
 }
 
+/* ----------------------------------------------------------- bench query */
+
+/*
+ * The query corpus: jobs of QJOB events, QRUN jobs to a workflow run, an
+ * approval request in every 10th job (parented on its decision), resolved
+ * except in every 200th job. Event 'i' is generated from 'i' alone, so the
+ * fill needs one batch of memory, not the whole corpus.
+ */
+enum { QJOB = 50, QRUN = 6, QMAX_EVENT = 1024 };
+
+/* A deterministic UUID for event 'i' of the corpus. */
+static void q_uuid(char out[37], uint64_t i)
+{
+	snprintf(out, 37, "0195f3a0-0000-4000-8000-%012llx",
+	         (unsigned long long)(i & 0xffffffffffffull));
+}
+
+static int q_event(char *buf, size_t cap, uint64_t i)
+{
+	uint64_t job = i / QJOB, k = i % QJOB, base = job * QJOB;
+	unsigned r = (unsigned)((i * 0x9e3779b97f4a7c15ull) >> 40);
+	int approval = job % 10 == 0, pending = job % 200 == 0;
+	char id[37], parent[37], ids[200];
+	int len;
+
+	q_uuid(id, i);
+	snprintf(ids, sizeof(ids),
+	         "\"job_id\":\"bq-job-%06llu\",\"run_id\":\"bq-run-%05llu\","
+	         "\"session_id\":\"bq-session-%06llu\",\"trace_id\":\"bq-trace-%06llu\"",
+	         (unsigned long long)job, (unsigned long long)(job / QRUN), (unsigned long long)job,
+	         (unsigned long long)job);
+	if (k == 0)
+		return snprintf(
+		    buf, cap,
+		    "{\"type\":\"task_submit\",\"actor\":\"user-%u\",\"event_id\":\"%s\","
+		    "%s,\"detail\":{\"prompt\":\"fix the failing test in %s and "
+		    "keep the build free of warnings\"}}",
+		    r % 20, id, ids, files[r % 6]);
+	q_uuid(parent, k == 1 ? base : i - 1);
+	if (k == 40)
+		return snprintf(
+		    buf, cap,
+		    "{\"type\":\"decision\",\"actor\":\"policy-engine\",\"event_id\":\"%s\","
+		    "\"parent_event_id\":\"%s\",%s,\"workflow_step_id\":\"step-4\","
+		    "\"reason\":\"%s\",\"policy\":{\"decision\":\"%s\",\"rule_id\":"
+		    "\"R-%u\",\"snapshot\":\"snap-3\"}}",
+		    id, parent, ids, approval ? "pushing to main needs a human" : "within policy",
+		    approval ? "REQUIRE_APPROVAL" : "ALLOW", r % 12);
+	if (k == 41 && approval)
+		return snprintf(
+		    buf, cap,
+		    "{\"type\":\"approval_request\",\"actor\":\"implementer-%u\","
+		    "\"event_id\":\"%s\",\"parent_event_id\":\"%s\",%s,\"reason\":"
+		    "\"push the fix to main\",\"approval\":{\"id\":\"bq-approval-%06llu\","
+		    "\"required\":true,\"job_hash\":\"jh-%08x\"},\"policy\":{\"rule_id\":"
+		    "\"R-7\"}}",
+		    r % 8, id, parent, ids, (unsigned long long)job, r);
+	if (k == 42 && approval && !pending)
+		return snprintf(buf, cap,
+		                "{\"type\":\"approval_resolved\",\"actor\":\"reviewer-%u\","
+		                "\"event_id\":\"%s\",\"parent_event_id\":\"%s\",%s,\"reason\":"
+		                "\"checked the diff\",\"approval\":{\"id\":\"bq-approval-%06llu\","
+		                "\"resolution\":\"%s\",\"resolved_by\":\"reviewer-%u\",\"comment\":"
+		                "\"looks right\"}}",
+		                r % 4, id, parent, ids, (unsigned long long)job,
+		                r % 9 ? "approved" : "rejected", r % 4);
+	if (k == QJOB - 1)
+		return snprintf(
+		    buf, cap,
+		    "{\"type\":\"task_outcome\",\"actor\":\"implementer-%u\","
+		    "\"event_id\":\"%s\",\"parent_event_id\":\"%s\",%s,\"outcome\":\"%s\","
+		    "\"detail\":{\"summary\":\"the test passes; 3 files changed\"}}",
+		    r % 8, id, parent, ids, r % 11 ? "success" : "partial");
+	switch (k % 4) {
+	case 1:
+		len = snprintf(buf, cap,
+		               "{\"type\":\"llm_call\",\"actor\":\"implementer-%u\",\"model\":"
+		               "\"m-large\",\"event_id\":\"%s\",\"parent_event_id\":\"%s\",%s,"
+		               "\"usage\":{\"input_tokens\":%u,\"output_tokens\":%u},\"detail\":"
+		               "{\"prompt\":\"read %s and propose the smallest change\"}}",
+		               r % 8, id, parent, ids, 1000 + r % 9000, 50 + r % 900, files[r % 6]);
+		break;
+	case 2:
+		len = snprintf(
+		    buf, cap,
+		    "{\"type\":\"tool_call\",\"actor\":\"implementer-%u\",\"target\":\"%s\","
+		    "\"event_id\":\"%s\",\"parent_event_id\":\"%s\",%s,\"outcome\":"
+		    "\"success\",\"detail\":{\"input\":{\"path\":\"%s\"},\"latency_ms\":%u}}",
+		    r % 8, tools[r % 7], id, parent, ids, files[(r >> 3) % 6], 20 + r % 900);
+		break;
+	case 3:
+		len =
+		    snprintf(buf, cap,
+		             "{\"type\":\"command\",\"actor\":\"implementer-%u\",\"target\":\"%s\","
+		             "\"exit_code\":%u,\"event_id\":\"%s\",\"parent_event_id\":\"%s\",%s,"
+		             "\"detail\":{\"output\":\"[%u/48] Building C object; 0 warnings\"}}",
+		             r % 8, commands[r % 4], r % 13 ? 0u : 1u, id, parent, ids, 1 + r % 48);
+		break;
+	default:
+		len =
+		    snprintf(buf, cap,
+		             "{\"type\":\"tool_result\",\"actor\":\"implementer-%u\",\"event_id\":"
+		             "\"%s\",\"parent_event_id\":\"%s\",%s,\"detail\":{\"lines\":%u}}",
+		             r % 8, id, parent, ids, r % 400);
+	}
+	return len;
+}
+
+/* Append events [0, n) of the query corpus in durable batches of 1000. */
+static int q_fill(atr_log *log, uint64_t n)
+{
+	enum { B = 1000 };
+	char *mem = malloc((size_t)B * QMAX_EVENT);
+	const char *texts[B];
+	size_t lens[B];
+	int rc = CLI_OK;
+
+	if (!mem)
+		return cli_fail("out of memory");
+	for (uint64_t off = 0; off < n && rc == CLI_OK; off += B) {
+		size_t k = n - off < B ? (size_t)(n - off) : B;
+
+		for (size_t j = 0; j < k; j++) {
+			int len = q_event(mem + j * QMAX_EVENT, QMAX_EVENT, off + j);
+
+			if (len < 0 || len >= QMAX_EVENT) {
+				cli_err("event %llu does not fit", (unsigned long long)(off + j));
+				rc = CLI_FAIL;
+				break;
+			}
+			texts[j] = mem + j * QMAX_EVENT;
+			lens[j] = (size_t)len;
+		}
+		if (rc == CLI_OK && atr_log_append_batch(log, texts, lens, k, NULL) != 0)
+			rc = cli_fail("append failed");
+	}
+	free(mem);
+	return rc;
+}
+
+/* R sequential GETs of one endpoint over one keep-alive connection. */
+static int q_endpoint(const char *base, const char *name, uint64_t events, uint64_t nreq,
+                      uint64_t *seed)
+{
+	uint64_t njobs = (events + QJOB - 1) / QJOB, nruns = (njobs + QRUN - 1) / QRUN;
+	uint64_t failures = 0;
+	double *lat = calloc((size_t)nreq, sizeof(*lat));
+	char url[700], first[1024] = "";
+	CURL *h = curl_easy_init();
+
+	if (!lat || !h) {
+		free(lat);
+		if (h)
+			curl_easy_cleanup(h);
+		return cli_fail("out of memory");
+	}
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	for (uint64_t i = 0; i < nreq; i++) {
+		long code = 0;
+		CURLcode cr;
+		double t0;
+
+		*seed ^= *seed << 13;
+		*seed ^= *seed >> 7;
+		*seed ^= *seed << 17;
+		if (name[0] == 'j')
+			snprintf(url, sizeof(url), "%s/api/v1/jobs/bq-job-%06llu", base,
+			         (unsigned long long)(*seed % njobs));
+		else if (name[0] == 't')
+			snprintf(url, sizeof(url),
+			         "%s/api/v1/workflow-runs/bq-run-%05llu/timeline?limit=200", base,
+			         (unsigned long long)(*seed % nruns));
+		else
+			snprintf(url, sizeof(url), "%s/api/v1/approvals", base);
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		t0 = util_now_mono();
+		cr = curl_easy_perform(h);
+		lat[i] = util_now_mono() - t0;
+		if (cr == CURLE_OK)
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		if (code != 200) {
+			failures++;
+			if (!first[0] && cr != CURLE_OK)
+				snprintf(first, sizeof(first), "%s: %s", url,
+				         curl_easy_strerror(cr));
+			else if (!first[0])
+				snprintf(first, sizeof(first), "%s: the server answered %ld", url,
+				         code);
+		}
+	}
+	curl_easy_cleanup(h);
+	qsort(lat, (size_t)nreq, sizeof(*lat), cmp_double);
+	printf("{\"bench\":\"query\",\"endpoint\":\"%s\",\"events\":%llu,\"requests\":%llu,"
+	       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"failures\":%llu}\n",
+	       name, (unsigned long long)events, (unsigned long long)nreq,
+	       1000.0 * percentile(lat, nreq, 50), 1000.0 * percentile(lat, nreq, 99),
+	       (unsigned long long)failures);
+	fflush(stdout);
+	free(lat);
+	if (failures) {
+		cli_err("%s: %llu of %llu requests failed; the first: %s", name,
+		        (unsigned long long)failures, (unsigned long long)nreq, first);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+/*
+ * Fill the store (a fresh temporary one unless --store; the corpus has fixed
+ * event ids, so filling a store again adds nothing), serve it, time each endpoint.
+ */
+static int bench_query(struct cli *cli, uint64_t events, uint64_t nreq, int store_given, int keep)
+{
+	static const char *const endpoints[] = {"jobs", "timeline", "approvals"};
+	struct tmpstore tmp;
+	atr_log *log = NULL;
+	char base[512], errpath[4300];
+	uint64_t seed = 0x2545f4914f6cdd1dull;
+	pid_t pid;
+	int rc;
+
+	if (!store_given) {
+		if (tmpstore_make(&tmp) != 0)
+			return CLI_FAIL;
+		snprintf(errpath, sizeof(errpath), "%s/serve.log", tmp.dir);
+		cli->store = tmp.path;
+	} else {
+		snprintf(errpath, sizeof(errpath), "/dev/null");
+	}
+	rc = cli_open(cli, 0, &log);
+	if (rc == CLI_OK)
+		rc = q_fill(log, events);
+	atr_log_free(log);
+	if (rc != CLI_OK)
+		goto out;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		rc = cli_fail("cannot initialize libcurl");
+		goto out;
+	}
+	pid = spawn_server(cli->store, errpath, base, sizeof(base));
+	if (pid < 0) {
+		rc = CLI_FAIL;
+	} else {
+		for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+			if (q_endpoint(base, endpoints[i], events, nreq, &seed) != CLI_OK)
+				rc = CLI_FAIL;
+		if (stop_server(pid) != 0) {
+			cli_err("the server did not stop cleanly (see '%s')", errpath);
+			rc = CLI_FAIL;
+		}
+	}
+	curl_global_cleanup();
+out:
+	if (store_given) {
+		/* the caller's store stays */
+	} else if (keep) {
+		fprintf(stderr, "agentrail: kept the store '%s'\n", tmp.path);
+	} else {
+		unlink(errpath);
+		tmpstore_remove(&tmp);
+	}
+	return rc;
+}
+
 int cmd_bench(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -583,12 +850,14 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	    {"keep", no_argument, NULL, O_KEEP},
 	    {"connections", required_argument, NULL, O_CONNECTIONS},
 	    {"url", required_argument, NULL, O_URL},
+	    {"requests", required_argument, NULL, O_REQUESTS},
 	    {"store", required_argument, NULL, OPT_STORE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	uint64_t events = 0, batch = 1000, conns = 8;
-	int has_events = 0, has_batch = 0, keep = 0, store_given, c, r, rc, ingest;
+	uint64_t events = 0, batch = 1000, conns = 8, requests = 1000;
+	int has_requests = 0, has_events = 0, has_batch = 0, keep = 0, store_given, c, r, rc,
+	    ingest;
 	const char *url = NULL;
 	struct tmpstore tmp;
 
@@ -617,6 +886,13 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 				return cli_usage(cli, "option '--url' expects http://HOST:PORT");
 			url = optarg;
 			break;
+		case O_REQUESTS:
+			if ((r = cli_opt_u64(cli, "--requests", optarg, &requests)) != CLI_OK)
+				return r;
+			if (requests == 0)
+				return cli_usage(cli, "option '--requests' must be at least 1");
+			has_requests = 1;
+			break;
 		case O_KEEP:
 			keep = 1;
 			break;
@@ -628,9 +904,23 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	/* Only an explicit --store names a store to use; $AGENTRAIL_STORE is not benchmarked. */
 	store_given = cli->store_option;
 	if (optind >= argc)
-		return cli_usage(cli, "missing what to measure: 'ingest', 'verify' or 'http'");
+		return cli_usage(cli,
+		                 "missing what to measure: 'ingest', 'verify', 'http' or 'query'");
 	if (optind + 1 < argc)
 		return cli_usage(cli, "unexpected argument '%s'", argv[optind + 1]);
+	if (strcmp(argv[optind], "query") == 0) {
+		if (!has_events)
+			events = 1000000;
+		if (events == 0)
+			return cli_usage(cli, "option '--events' must be at least 1");
+		if (url || conns != 8 || has_batch)
+			return cli_usage(cli,
+			                 "options '--url', '--connections' and '--batch' do not "
+			                 "apply to 'query'");
+		return bench_query(cli, events, requests, store_given, keep);
+	}
+	if (has_requests)
+		return cli_usage(cli, "option '--requests' only applies to 'query'");
 	if (strcmp(argv[optind], "http") == 0) {
 		if (!has_events)
 			events = 10000;
@@ -649,8 +939,9 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	else if (strcmp(argv[optind], "verify") == 0)
 		ingest = 0;
 	else
-		return cli_usage(cli, "unknown benchmark '%s': use 'ingest', 'verify' or 'http'",
-		                 argv[optind]);
+		return cli_usage(
+		    cli, "unknown benchmark '%s': use 'ingest', 'verify', 'http' or 'query'",
+		    argv[optind]);
 	if (!has_events)
 		events = ingest ? 10000 : 200000;
 	if (ingest && events == 0)

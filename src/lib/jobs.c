@@ -304,7 +304,7 @@ int atr_job_decisions_json(atr_log *log, const char *job_id, char **out)
 int atr_approvals_json(atr_log *log, int include_resolved, char **out)
 {
 	atr_query qr = {.type = "approval_request"}, qs = {.type = "approval_resolved"};
-	json_t *reqs, *ress, *arr, *e;
+	json_t *reqs, *ress, *arr, *e, *byid;
 	size_t i;
 	int rc;
 
@@ -315,11 +315,20 @@ int atr_approvals_json(atr_log *log, int include_resolved, char **out)
 		json_decref(reqs);
 		return rc;
 	}
+	/* One pass over the resolutions into a map by approval id, not one scan per request. */
+	byid = json_object();
+	json_array_foreach(ress, i, e)
+	{
+		const char *rid = sub(e, "approval", "id");
+
+		if (rid && !json_object_get(byid, rid))
+			json_object_set(byid, rid, e);
+	}
 	arr = json_array();
 	json_array_foreach(reqs, i, e)
 	{
 		const char *id = sub(e, "approval", "id");
-		json_t *res = resolution_of(ress, id), *item;
+		json_t *res = id ? json_object_get(byid, id) : NULL, *item;
 
 		if (res && !include_resolved)
 			continue;
@@ -342,6 +351,7 @@ int atr_approvals_json(atr_log *log, int include_resolved, char **out)
 		}
 		json_array_append_new(arr, item);
 	}
+	json_decref(byid);
 	json_decref(reqs);
 	json_decref(ress);
 	return dump(arr, out);

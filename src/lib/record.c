@@ -139,25 +139,30 @@ int atr_record_int(const atr_record *rec, const char *name, int64_t *out)
 
 int atr_record_to_json(const atr_record *rec, char **out)
 {
-	json_t *obj, *detail = NULL;
+	size_t n = rec->len + (rec->detail ? rec->detail_len + 11 : 0) + 1;
 	char *s;
 
+	/*
+	 * Splice the stored canonical bytes instead of parsing and
+	 * re-serializing them: an API that lists records pays this per record.
+	 */
 	*out = NULL;
-	if (!parsed(rec))
-		return atr__err(ATR_ETAMPER, "record %llu is not valid JSON",
+	if (rec->len < 2 || rec->bytes[0] != '{' || rec->bytes[rec->len - 1] != '}')
+		return atr__err(ATR_ETAMPER, "record %llu is not a JSON object",
 		                (unsigned long long)rec->seq);
-	obj = json_copy(parsed(rec));
-	if (!obj)
+	if (!(s = malloc(n)))
 		return atr__err(ATR_ENOMEM, "out of memory");
+	memcpy(s, rec->bytes, rec->len);
 	if (rec->detail) {
-		detail = json_loadb(rec->detail, rec->detail_len, 0, NULL);
-		if (detail)
-			json_object_set_new(obj, "detail", detail);
+		size_t off = rec->len - 1;
+
+		memcpy(s + off, ",\"detail\":", 10);
+		memcpy(s + off + 10, rec->detail, rec->detail_len);
+		s[off + 10 + rec->detail_len] = '}';
+		s[off + 11 + rec->detail_len] = '\0';
+	} else {
+		s[rec->len] = '\0';
 	}
-	s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(obj);
-	if (!s)
-		return atr__err(ATR_ENOMEM, "out of memory");
 	*out = s;
 	return 0;
 }
