@@ -46,6 +46,19 @@ ATR_EXTERN int atr_job_decisions_json(atr_log *log, const char *job_id, char **o
  */
 ATR_EXTERN int atr_approvals_json(atr_log *log, int include_resolved, char **out);
 
+/*
+ * The same queue, kept current incrementally for a long-running reader (a
+ * server): each atr_approvals_query() folds in only the approval events
+ * appended since the previous call, so it costs the size of the answer.
+ * Thread-safe; 'log' may differ between calls (any handle on the same log).
+ * '*out' is released with atr_approvals_free().
+ */
+typedef struct atr_approvals atr_approvals;
+ATR_EXTERN int atr_approvals_new(atr_approvals **out);
+ATR_EXTERN int atr_approvals_query(atr_approvals *c, atr_log *log, int include_resolved,
+                                   char **out);
+ATR_EXTERN void atr_approvals_free(atr_approvals *c);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,6 +3,7 @@
  * the approval queue, each folded from the events on every call. Nothing
  * here is stored, so nothing here can drift from the log.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,58 +302,135 @@ int atr_job_decisions_json(atr_log *log, const char *job_id, char **out)
 	return dump(arr, out);
 }
 
-int atr_approvals_json(atr_log *log, int include_resolved, char **out)
+/*
+ * The approval queue, kept current incrementally: each call reads only the
+ * approval events appended since the last one (by seq), so answering costs
+ * the size of the answer, not the number of approvals ever made.
+ */
+struct atr_approvals {
+	pthread_mutex_t mu;
+	uint64_t next_seq; /* events below this are folded in */
+	json_t *reqs;      /* every approval_request, in seq order */
+	json_t *byid;      /* approval id -> its (first) approval_resolved */
+};
+
+int atr_approvals_new(atr_approvals **out)
+{
+	atr_approvals *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c || !(c->reqs = json_array()) || !(c->byid = json_object())) {
+		if (c) {
+			json_decref(c->reqs);
+			free(c);
+		}
+		return atr__err(ATR_ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	*out = c;
+	return 0;
+}
+
+void atr_approvals_free(atr_approvals *c)
+{
+	if (!c)
+		return;
+	json_decref(c->reqs);
+	json_decref(c->byid);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+/* Fold in the approval events in [c->next_seq, size). */
+static int approvals_refresh(atr_approvals *c, atr_log *log)
 {
 	atr_query qr = {.type = "approval_request"}, qs = {.type = "approval_resolved"};
-	json_t *reqs, *ress, *arr, *e, *byid;
+	json_t *reqs, *ress, *e;
+	uint64_t size;
 	size_t i;
 	int rc;
 
-	*out = NULL;
+	if ((rc = atr_log_size(log, &size)) < 0)
+		return rc;
+	if (size <= c->next_seq)
+		return 0;
+	qr.seq_from = qs.seq_from = c->next_seq;
+	qr.seq_to = qs.seq_to = size;
 	if ((rc = collect(log, &qr, &reqs)) < 0)
 		return rc;
 	if ((rc = collect(log, &qs, &ress)) < 0) {
 		json_decref(reqs);
 		return rc;
 	}
-	/* One pass over the resolutions into a map by approval id, not one scan per request. */
-	byid = json_object();
+	json_array_extend(c->reqs, reqs);
 	json_array_foreach(ress, i, e)
 	{
 		const char *rid = sub(e, "approval", "id");
 
-		if (rid && !json_object_get(byid, rid))
-			json_object_set(byid, rid, e);
+		if (rid && !json_object_get(c->byid, rid))
+			json_object_set(c->byid, rid, e);
 	}
-	arr = json_array();
-	json_array_foreach(reqs, i, e)
-	{
-		const char *id = sub(e, "approval", "id");
-		json_t *res = id ? json_object_get(byid, id) : NULL, *item;
-
-		if (res && !include_resolved)
-			continue;
-		item = json_pack(
-		    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:O, s:s}", "approval_id",
-		    str_or_null(id), "job_id", str_or_null(str(e, "job_id")), "requested_by",
-		    str_or_null(str(e, "actor")), "requested_at", str_or_null(str(e, "ts")),
-		    "rule_id", str_or_null(sub(e, "policy", "rule_id")), "reason",
-		    str_or_null(str(e, "reason")), "job_hash",
-		    str_or_null(sub(e, "approval", "job_hash")), "event_id",
-		    str_or_null(str(e, "event_id")), "seq", json_object_get(e, "seq"), "resolution",
-		    res ? sub(res, "approval", "resolution") : "pending");
-		if (res) {
-			json_object_set_new(item, "resolved_by",
-			                    str_or_null(sub(res, "approval", "resolved_by")));
-			json_object_set_new(item, "comment",
-			                    str_or_null(sub(res, "approval", "comment")));
-			json_object_set_new(item, "resolved_at", str_or_null(str(res, "ts")));
-			json_object_set(item, "resolved_seq", json_object_get(res, "seq"));
-		}
-		json_array_append_new(arr, item);
-	}
-	json_decref(byid);
 	json_decref(reqs);
 	json_decref(ress);
+	c->next_seq = size;
+	return 0;
+}
+
+static json_t *approval_item(json_t *e, json_t *res)
+{
+	json_t *item = json_pack(
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:O, s:s}", "approval_id",
+	    str_or_null(sub(e, "approval", "id")), "job_id", str_or_null(str(e, "job_id")),
+	    "requested_by", str_or_null(str(e, "actor")), "requested_at", str_or_null(str(e, "ts")),
+	    "rule_id", str_or_null(sub(e, "policy", "rule_id")), "reason",
+	    str_or_null(str(e, "reason")), "job_hash", str_or_null(sub(e, "approval", "job_hash")),
+	    "event_id", str_or_null(str(e, "event_id")), "seq", json_object_get(e, "seq"),
+	    "resolution", res ? sub(res, "approval", "resolution") : "pending");
+
+	if (item && res) {
+		json_object_set_new(item, "resolved_by",
+		                    str_or_null(sub(res, "approval", "resolved_by")));
+		json_object_set_new(item, "comment", str_or_null(sub(res, "approval", "comment")));
+		json_object_set_new(item, "resolved_at", str_or_null(str(res, "ts")));
+		json_object_set(item, "resolved_seq", json_object_get(res, "seq"));
+	}
+	return item;
+}
+
+int atr_approvals_query(atr_approvals *c, atr_log *log, int include_resolved, char **out)
+{
+	json_t *arr, *e;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->mu);
+	if ((rc = approvals_refresh(c, log)) < 0) {
+		pthread_mutex_unlock(&c->mu);
+		return rc;
+	}
+	arr = json_array();
+	json_array_foreach(c->reqs, i, e)
+	{
+		const char *id = sub(e, "approval", "id");
+		json_t *res = id ? json_object_get(c->byid, id) : NULL;
+
+		if (!res || include_resolved)
+			json_array_append_new(arr, approval_item(e, res));
+	}
+	pthread_mutex_unlock(&c->mu);
 	return dump(arr, out);
+}
+
+int atr_approvals_json(atr_log *log, int include_resolved, char **out)
+{
+	atr_approvals *c;
+	int rc;
+
+	*out = NULL;
+	if ((rc = atr_approvals_new(&c)) < 0)
+		return rc;
+	rc = atr_approvals_query(c, log, include_resolved, out);
+	atr_approvals_free(c);
+	return rc;
 }

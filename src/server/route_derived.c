@@ -93,7 +93,7 @@ void srv_h_approvals(struct srv_req *req)
 	}
 	if (!(log = srv_reader(req)))
 		return;
-	rc = atr_approvals_json(log, all, &json);
+	rc = atr_approvals_query(srv_approvals(req->srv), log, all, &json);
 	reply_wrapped(req, rc, NULL, "{\"approvals\":", json, "}");
 }
 

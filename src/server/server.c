@@ -79,7 +79,13 @@ struct srv {
 	unsigned nsubmitters;
 	struct srv_auth auth;
 	int auth_ready;
+	atr_approvals *approvals; /* the approval queue, kept current incrementally */
 };
+
+atr_approvals *srv_approvals(struct srv *s)
+{
+	return s->approvals;
+}
 
 const char *srv_store_uri(const struct srv *s)
 {
@@ -604,6 +610,10 @@ int srv_run(const struct srv_config *cfg)
 		        cfg->listen);
 		goto out;
 	}
+	if (atr_approvals_new(&s->approvals) != 0) {
+		fprintf(stderr, "agentrail: out of memory\n");
+		goto out;
+	}
 	if (atr_ingest_new(&s->ing, s->writer, 0) != 0) {
 		fprintf(stderr, "agentrail: cannot start the ingest: %s\n", atr_errmsg());
 		goto out;
@@ -697,6 +707,7 @@ out:
 	atr_log_free(s->writer);
 	if (s->auth_ready)
 		srv_auth_release(&s->auth);
+	atr_approvals_free(s->approvals);
 	free(s->uri);
 	free(s);
 	return rc;

@@ -120,6 +120,7 @@ int srv_auth_check(struct srv_req *req, struct srv_auth *a, unsigned roles, cons
                    const char *pattern);
 
 /* The store URI the server runs on and its shared state, for the handlers. */
+atr_approvals *srv_approvals(struct srv *s);
 const char *srv_store_uri(const struct srv *s);
 size_t srv_max_body(const struct srv *s);
 

@@ -149,10 +149,47 @@ static void test_job_lifecycle(void **state)
 	atr_log_free(log);
 }
 
+static void test_approvals_cache_follows_the_log(void **state)
+{
+	atr_approvals *c;
+	atr_log *log;
+	char *s;
+
+	assert_int_equal(atr_log_open(&log, path, 0), 0);
+	assert_int_equal(atr_approvals_new(&c), 0);
+	assert_int_equal(atr_approvals_query(c, log, 0, &s), 0);
+	assert_string_equal(s, "[]");
+	atr_free(s);
+	append(log, "{\"type\":\"approval_request\",\"actor\":\"bot\",\"job_id\":\"J9\","
+	            "\"reason\":\"r\",\"approval\":{\"id\":\"B1\"}}");
+	append(log, "{\"type\":\"approval_request\",\"actor\":\"bot\",\"job_id\":\"J9\","
+	            "\"reason\":\"r\",\"approval\":{\"id\":\"B2\"}}");
+	assert_int_equal(atr_approvals_query(c, log, 0, &s), 0);
+	assert_non_null(strstr(s, "\"B1\""));
+	assert_non_null(strstr(s, "\"B2\""));
+	atr_free(s);
+	append(log,
+	       "{\"type\":\"approval_resolved\",\"actor\":\"eve\",\"reason\":\"ok\","
+	       "\"approval\":{\"id\":\"B1\",\"resolution\":\"rejected\",\"resolved_by\":\"eve\"}}");
+	/* Only what was appended since is read, and the answer moves with it. */
+	assert_int_equal(atr_approvals_query(c, log, 0, &s), 0);
+	assert_null(strstr(s, "\"B1\""));
+	assert_non_null(strstr(s, "\"B2\""));
+	atr_free(s);
+	assert_int_equal(atr_approvals_query(c, log, 1, &s), 0);
+	assert_non_null(strstr(s, "\"resolution\":\"rejected\""));
+	assert_non_null(strstr(s, "\"resolved_by\":\"eve\""));
+	atr_free(s);
+	atr_approvals_free(c);
+	atr_log_free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_job_lifecycle, tmpstore_setup, tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_approvals_cache_follows_the_log, tmpstore_setup,
+	                                    tmpstore_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
