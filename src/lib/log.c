@@ -353,154 +353,210 @@ static void group_fail(struct atr__group *g, int rc, size_t i, const char *msg)
 }
 
 /*
- * Decide which events of group g (evs[a..b)) are re-sends, before any is
- * sequenced: 'dup[i]' becomes 0 (new), seq+1 of a logged record, or
- * UINT64_MAX with 'same[i]' the earlier event of this transaction it
- * repeats. 'txn' holds the events of groups already accepted; 'local' is
- * scratch for this group. A conflict fails the group only.
+ * Is event 'i' (of the group starting at 'a') a re-send? Sets 'dup[i]' to 0
+ * (new), seq+1 of a logged record, or UINT64_MAX with 'same[i]' the earlier
+ * event of this transaction it repeats. 'txn' holds the events of groups
+ * already accepted; 'local' this group's. Returns 0, 1 when a conflict
+ * failed the group (only it), or the store's status.
  */
-static int group_resends(atr_store *st, struct idset *txn, struct idset *local,
-                         const struct atr__event *evs, size_t a, size_t b, uint64_t *dup,
-                         size_t *same, struct atr__group *g)
+static int resend_one(atr_store *st, struct idset *txn, struct idset *local,
+                      const struct atr__event *evs, size_t i, size_t a, uint64_t *dup, size_t *same,
+                      struct atr__group *g)
 {
+	const struct atr__event *ev = &evs[i];
 	char msg[400];
-	int rc = 0;
+	uint8_t hash[32];
+	uint64_t seq;
+	size_t prev;
+	int rc;
 
-	memset(local->slot, 0, (local->mask + 1) * sizeof(*local->slot));
-	for (size_t i = a; i < b; i++) {
-		const struct atr__event *ev = &evs[i];
-		uint8_t hash[32];
-		uint64_t seq;
-		size_t prev;
-
-		dup[i] = 0;
-		if (!ev->id_given)
-			continue;
-		if ((prev = idset_find(local, evs, i)) == (size_t)-1) {
-			prev = idset_find(txn, evs, i);
-			idset_add(local, evs, i);
-		}
-		if (prev != (size_t)-1) {
-			if (memcmp(evs[prev].content_hash, ev->content_hash, 32)) {
-				snprintf(msg, sizeof(msg),
-				         "event_id '%s' appears earlier with different content",
-				         ev->id_text);
-				group_fail(g, ATR_ECONFLICT, i - a, msg);
-				return 1;
-			}
-			dup[i] = UINT64_MAX;
-			same[i] = prev;
-			continue;
-		}
-		rc = st->find_event(st, ev->id, &seq, hash);
-		if (rc == ATR_ENOTFOUND)
-			continue;
-		if (rc < 0)
-			return rc; /* the store failed: the whole transaction does */
-		if (memcmp(hash, ev->content_hash, 32)) {
-			snprintf(
-			    msg, sizeof(msg),
-			    "event_id '%s' is already logged at seq %llu with different content",
-			    ev->id_text, (unsigned long long)seq);
+	dup[i] = 0;
+	if (!ev->id_given)
+		return 0;
+	if ((prev = idset_find(local, evs, i)) == (size_t)-1) {
+		prev = idset_find(txn, evs, i);
+		idset_add(local, evs, i);
+	}
+	if (prev != (size_t)-1) {
+		if (memcmp(evs[prev].content_hash, ev->content_hash, 32)) {
+			snprintf(msg, sizeof(msg),
+			         "event_id '%s' appears earlier with different content",
+			         ev->id_text);
 			group_fail(g, ATR_ECONFLICT, i - a, msg);
 			return 1;
 		}
-		dup[i] = seq + 1;
+		dup[i] = UINT64_MAX;
+		same[i] = prev;
+		return 0;
+	}
+	rc = st->find_event(st, ev->id, &seq, hash);
+	if (rc == ATR_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc; /* the store failed: the whole transaction does */
+	if (memcmp(hash, ev->content_hash, 32)) {
+		snprintf(msg, sizeof(msg),
+		         "event_id '%s' is already logged at seq %llu with different content",
+		         ev->id_text, (unsigned long long)seq);
+		group_fail(g, ATR_ECONFLICT, i - a, msg);
+		return 1;
+	}
+	dup[i] = seq + 1;
+	return 0;
+}
+
+/* What append_locked carries from event to event. */
+struct txn {
+	atr_log *log;
+	struct preparer *p;
+	uint64_t size, k; /* the size at the start; records sequenced so far */
+	atr_append_result *res;
+	uint64_t *dup;
+	size_t *same;
+	struct idset ids;         /* ids of the new events of accepted groups */
+	struct idset local;       /* ids of the group being placed */
+	atr__tree_reader *reader; /* leaf hashes of re-sent records */
+	struct pending *pd;
+};
+
+/* Place event 'i', whose re-send status is decided: answer a re-send, or sequence it. */
+static int place(struct txn *t, size_t i, struct atr__group *gr)
+{
+	const struct atr__event *ev = &t->p->evs[i];
+	atr_append_result *r = &t->res[i];
+	int rc;
+
+	if (t->dup[i] == UINT64_MAX) {
+		*r = t->res[t->same[i]];
+		r->duplicate = 1;
+		return 0;
+	}
+	memcpy(r->event_id, ev->id_text, sizeof(r->event_id));
+	if (t->dup[i]) {
+		r->seq = t->dup[i] - 1;
+		r->duplicate = 1;
+		if (!t->reader &&
+		    (rc = atr__tree_reader_new(&t->reader, atr__log_tile, t->log->st)) < 0)
+			return rc;
+		return atr__tree_node(t->reader, 0, r->seq, &r->leaf_hash);
+	}
+	if ((rc = sequence(t->log, t->pd, ev, t->size + t->k, &r->leaf_hash)) < 0)
+		return rc;
+	if (ev->id_given)
+		idset_add(&t->ids, t->p->evs, i);
+	r->seq = t->size + t->k++;
+	r->duplicate = 0;
+	gr->appended++;
+	return 0;
+}
+
+/*
+ * One group, alone in its transaction (atr_log_append_batch): its fate is
+ * the transaction's, so each event is placed as soon as it is prepared,
+ * overlapping the store's inserts with the other thread's parsing.
+ */
+static int place_alone(struct txn *t, struct atr__group *gr)
+{
+	int rc;
+
+	for (size_t i = 0; i < gr->n; i++) {
+		if (preparer_get(t->p, i) < 0) {
+			group_fail(gr, t->p->rc[i], i, t->p->msg[i]);
+			return atr__err(gr->rc, "%s", gr->msg);
+		}
+		rc = resend_one(t->log->st, &t->ids, &t->local, t->p->evs, i, 0, t->dup, t->same,
+		                gr);
+		if (rc == 1)
+			return atr__err(gr->rc, "%s", gr->msg);
+		if (rc < 0 || (rc = place(t, i, gr)) < 0)
+			return rc;
 	}
 	return 0;
 }
 
 /*
- * Under the write lock: take each group's events as they are prepared,
- * drop the groups that fail (bad event, conflict), sequence and store the
- * rest, and commit once. Returns 0 when the commit (if any) succeeded, or
- * the store's status when the whole transaction failed.
+ * Several groups: each must be wholly prepared and free of conflicts before
+ * any of it is placed, because a group that fails leaves the others to
+ * commit without it.
  */
-static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_append_result *res,
-                         struct atr__group *groups, size_t ng)
+static int place_groups(struct txn *t, struct atr__group *groups, size_t ng)
 {
-	struct idset txn = {0}, local = {0};
-	atr__tree_reader *reader = NULL; /* leaf hashes of re-sent records */
-	struct pending *pd = calloc(1, sizeof(*pd));
-	uint64_t *dup = malloc(p->n * sizeof(*dup));
-	size_t *same = malloc(p->n * sizeof(*same));
-	const atr_store_tile *tiles;
-	size_t ntiles, a = 0, maxg = 1;
-	uint64_t k = 0;
+	size_t a = 0;
 	int rc;
 
-	for (size_t g = 0; g < ng; g++)
-		maxg = groups[g].n > maxg ? groups[g].n : maxg;
-	if (!pd || !dup || !same || idset_init(&txn, p->n) < 0 || idset_init(&local, maxg) < 0) {
-		rc = atr__err(ATR_ENOMEM, "out of memory");
-		goto cleanup;
-	}
 	for (size_t g = 0; g < ng; a += groups[g].n, g++) {
 		struct atr__group *gr = &groups[g];
 		size_t b = a + gr->n, i;
 
-		gr->rc = 0;
-		gr->appended = 0;
 		for (i = a; i < b; i++)
-			if (preparer_get(p, i) < 0)
+			if (preparer_get(t->p, i) < 0)
 				break;
 		if (i < b) {
-			group_fail(gr, p->rc[i], i - a, p->msg[i]);
+			group_fail(gr, t->p->rc[i], i - a, t->p->msg[i]);
 			continue;
 		}
-		if ((rc = group_resends(log->st, &txn, &local, p->evs, a, b, dup, same, gr)) < 0)
-			goto cleanup;
+		memset(t->local.slot, 0, (t->local.mask + 1) * sizeof(*t->local.slot));
+		for (i = a, rc = 0; i < b && rc == 0; i++)
+			rc = resend_one(t->log->st, &t->ids, &t->local, t->p->evs, i, a, t->dup,
+			                t->same, gr);
+		if (rc < 0)
+			return rc;
 		if (rc == 1)
 			continue;
-		for (i = a; i < b; i++) {
-			const struct atr__event *ev = &p->evs[i];
-
-			if (dup[i] == UINT64_MAX) {
-				res[i] = res[same[i]];
-				res[i].duplicate = 1;
-				continue;
-			}
-			if (dup[i]) {
-				res[i].seq = dup[i] - 1;
-				res[i].duplicate = 1;
-				memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
-				if (!reader && (rc = atr__tree_reader_new(&reader, atr__log_tile,
-				                                          log->st)) < 0)
-					goto cleanup;
-				if ((rc = atr__tree_node(reader, 0, res[i].seq,
-				                         &res[i].leaf_hash)) < 0)
-					goto cleanup;
-				continue;
-			}
-			if ((rc = sequence(log, pd, ev, size + k, &res[i].leaf_hash)) < 0)
-				goto cleanup;
-			if (ev->id_given)
-				idset_add(&txn, p->evs, i);
-			res[i].seq = size + k;
-			res[i].duplicate = 0;
-			memcpy(res[i].event_id, ev->id_text, sizeof(res[i].event_id));
-			gr->appended++;
-			k++;
-		}
+		for (i = a; i < b; i++)
+			if ((rc = place(t, i, gr)) < 0)
+				return rc;
 	}
-	rc = 0;
-	if (k == 0)
+	return 0;
+}
+
+/*
+ * Under the write lock: place every group's events, drop the groups that
+ * fail (bad event, conflict), and commit once. Returns 0 when the commit (if
+ * any) succeeded, or the status of a failure that refuses the whole
+ * transaction.
+ */
+static int append_locked(atr_log *log, struct preparer *p, uint64_t size, atr_append_result *res,
+                         struct atr__group *groups, size_t ng)
+{
+	struct txn t = {log, p, size, 0, res, NULL, NULL, {0}, {0}, NULL, NULL};
+	const atr_store_tile *tiles;
+	size_t ntiles, maxg = 1;
+	int rc;
+
+	for (size_t g = 0; g < ng; g++) {
+		groups[g].rc = 0;
+		groups[g].appended = 0;
+		maxg = groups[g].n > maxg ? groups[g].n : maxg;
+	}
+	t.pd = calloc(1, sizeof(*t.pd));
+	t.dup = malloc(p->n * sizeof(*t.dup));
+	t.same = malloc(p->n * sizeof(*t.same));
+	if (!t.pd || !t.dup || !t.same || idset_init(&t.ids, p->n) < 0 ||
+	    idset_init(&t.local, maxg) < 0) {
+		rc = atr__err(ATR_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	rc = ng == 1 ? place_alone(&t, groups) : place_groups(&t, groups, ng);
+	if (rc < 0)
+		goto cleanup;
+	if (t.k == 0)
 		goto cleanup; /* nothing new: nothing to commit */
-	if ((rc = pending_flush(log->st, pd)) < 0)
+	if ((rc = pending_flush(log->st, t.pd)) < 0)
 		goto cleanup;
 	atr__edge_take(&log->edge, &tiles, &ntiles);
 	if ((rc = log->st->put_tiles(log->st, tiles, ntiles)) < 0)
 		goto cleanup;
-	rc = log->st->write_commit(log->st, size + k);
+	rc = log->st->write_commit(log->st, size + t.k);
 cleanup:
-	atr__tree_reader_free(reader);
-	free(txn.slot);
-	free(local.slot);
-	free(dup);
-	free(same);
-	if (pd)
-		free(pd->buf);
-	free(pd);
+	atr__tree_reader_free(t.reader);
+	free(t.ids.slot);
+	free(t.local.slot);
+	free(t.dup);
+	free(t.same);
+	if (t.pd)
+		free(t.pd->buf);
+	free(t.pd);
 	return rc;
 }
 
