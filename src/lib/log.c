@@ -109,7 +109,8 @@ void atr_log_free(atr_log *log)
 	free(log);
 }
 
-int atr__log_tile(void *ctx, unsigned level, uint64_t index, atr_hash *hashes, unsigned *width)
+/* atr__tile_fn over an atr_store passed as 'ctx'. */
+static int log_tile(void *ctx, unsigned level, uint64_t index, atr_hash *hashes, unsigned *width)
 {
 	atr_store *st = ctx;
 
@@ -265,7 +266,7 @@ static int sync_edge(atr_log *log, uint64_t size)
 		return 0;
 	log->edge_valid = 0;
 	atr__edge_clear_pending(&log->edge);
-	rc = atr__edge_load(&log->edge, atr__log_tile, log->st, size);
+	rc = atr__edge_load(&log->edge, log_tile, log->st, size);
 	if (rc == 0)
 		log->edge_valid = 1;
 	return rc;
@@ -435,8 +436,7 @@ static int place(struct txn *t, size_t i, struct atr__group *gr)
 	if (t->dup[i]) {
 		r->seq = t->dup[i] - 1;
 		r->duplicate = 1;
-		if (!t->reader &&
-		    (rc = atr__tree_reader_new(&t->reader, atr__log_tile, t->log->st)) < 0)
+		if (!t->reader && (rc = atr__tree_reader_new(&t->reader, log_tile, t->log->st)) < 0)
 			return rc;
 		return atr__tree_node(t->reader, 0, r->seq, &r->leaf_hash);
 	}
@@ -663,7 +663,7 @@ static int with_reader(atr_log *log, uint64_t size, atr__tree_reader **r)
 	if (size > have)
 		return atr__err(ATR_EINVALID, "size %llu is beyond the log's size %llu",
 		                (unsigned long long)size, (unsigned long long)have);
-	return atr__tree_reader_new(r, atr__log_tile, log->st);
+	return atr__tree_reader_new(r, log_tile, log->st);
 }
 
 int atr_log_root(atr_log *log, uint64_t size, atr_hash *root)

@@ -14,13 +14,26 @@
 #include "internal.h"
 #include "logpriv.h"
 
+struct atr_record {
+	uint64_t seq;
+	char *bytes;
+	size_t len;
+	char *detail; /* NULL when erased */
+	size_t detail_len;
+	uint8_t salt[32];
+	int has_salt;
+	void *obj;  /* the parsed record (json_t *), made on first field access */
+	size_t cap; /* bytes allocated at 'bytes' (cursors reuse it) */
+};
+
 struct atr_cursor {
 	atr_store *st;
 	atr_store_cursor *cur;
 	struct atr_record rec;
 };
 
-int atr__record_fill(struct atr_record *rec, const atr_store_row *row)
+/* Copy a store row into 'rec' (reusing its buffer), dropping any parsed fields. */
+static int record_fill(struct atr_record *rec, const atr_store_row *row)
 {
 	size_t need = row->record_len + 1 + (row->detail ? row->detail_len + 1 : 0);
 
@@ -56,7 +69,8 @@ int atr__record_fill(struct atr_record *rec, const atr_store_row *row)
 	return 0;
 }
 
-void atr__record_clear(struct atr_record *rec)
+/* Release what 'rec' holds, not 'rec' itself. */
+static void record_clear(struct atr_record *rec)
 {
 	if (rec->obj)
 		json_decref(rec->obj);
@@ -68,7 +82,7 @@ void atr_record_free(atr_record *rec)
 {
 	if (!rec)
 		return;
-	atr__record_clear(rec);
+	record_clear(rec);
 	free(rec);
 }
 
@@ -242,7 +256,7 @@ int atr_cursor_next(atr_cursor *cur, const atr_record **rec)
 	rc = cur->st->query_next(cur->cur, &row);
 	if (rc <= 0)
 		return rc;
-	if ((rc = atr__record_fill(&cur->rec, &row)) < 0)
+	if ((rc = record_fill(&cur->rec, &row)) < 0)
 		return rc;
 	*rec = &cur->rec;
 	return 1;
@@ -253,6 +267,6 @@ void atr_cursor_free(atr_cursor *cur)
 	if (!cur)
 		return;
 	cur->st->query_close(cur->cur);
-	atr__record_clear(&cur->rec);
+	record_clear(&cur->rec);
 	free(cur);
 }

@@ -204,6 +204,28 @@ void srv_reply_json(struct srv_req *req, unsigned status, struct util_buf *b)
 	srv_reply(req, status, "application/json", b->data, b->len, NULL, NULL);
 }
 
+/* Answer 'pre' + 'json' + 'post' (json is released), or the error of 'rc'. */
+void srv_reply_wrapped(struct srv_req *req, int rc, const char *at, const char *pre, char *json,
+                       const char *post)
+{
+	struct util_buf b;
+
+	if (rc != 0) {
+		atr_free(json);
+		srv_reply_error(req, rc, NULL, at);
+		return;
+	}
+	util_buf_init(&b);
+	if (util_buf_adds(&b, pre) || util_buf_adds(&b, json) || util_buf_adds(&b, post)) {
+		atr_free(json);
+		srv_reply_oom(req, &b);
+		return;
+	}
+	atr_free(json);
+	srv_reply_json(req, 200, &b);
+	util_buf_release(&b);
+}
+
 void srv_reply_error(struct srv_req *req, int code, const char *message, const char *at)
 {
 	static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of "

@@ -20,28 +20,6 @@
 #define DER_MAX_BYTES        ((size_t)64 << 20)
 #define DER_TIMELINE_DEFAULT 200u
 
-/* Answer 'pre' + 'json' + 'post' (json is released), or the error of 'rc'. */
-static void reply_wrapped(struct srv_req *req, int rc, const char *at, const char *pre, char *json,
-                          const char *post)
-{
-	struct util_buf b;
-
-	if (rc != 0) {
-		atr_free(json);
-		srv_reply_error(req, rc, NULL, at);
-		return;
-	}
-	util_buf_init(&b);
-	if (util_buf_adds(&b, pre) || util_buf_adds(&b, json) || util_buf_adds(&b, post)) {
-		atr_free(json);
-		srv_reply_oom(req, &b);
-		return;
-	}
-	atr_free(json);
-	srv_reply_json(req, 200, &b);
-	util_buf_release(&b);
-}
-
 /* ------------------------------------------------------- jobs */
 
 void srv_h_job(struct srv_req *req)
@@ -54,7 +32,7 @@ void srv_h_job(struct srv_req *req)
 	if (srv_only_args(req, allowed) || !(log = srv_reader(req)))
 		return;
 	rc = atr_job_json(log, req->captures[0], &json);
-	reply_wrapped(req, rc, "job_id", "", json, "");
+	srv_reply_wrapped(req, rc, "job_id", "", json, "");
 }
 
 void srv_h_job_decisions(struct srv_req *req)
@@ -67,7 +45,7 @@ void srv_h_job_decisions(struct srv_req *req)
 	if (srv_only_args(req, allowed) || !(log = srv_reader(req)))
 		return;
 	rc = atr_job_decisions_json(log, req->captures[0], &json);
-	reply_wrapped(req, rc, "job_id", "{\"decisions\":", json, "}");
+	srv_reply_wrapped(req, rc, "job_id", "{\"decisions\":", json, "}");
 }
 
 void srv_h_approvals(struct srv_req *req)
@@ -94,7 +72,7 @@ void srv_h_approvals(struct srv_req *req)
 	if (!(log = srv_reader(req)))
 		return;
 	rc = atr_approvals_query(srv_approvals(req->srv), log, all, &json);
-	reply_wrapped(req, rc, NULL, "{\"approvals\":", json, "}");
+	srv_reply_wrapped(req, rc, NULL, "{\"approvals\":", json, "}");
 }
 
 /* ------------------------------------------------------- trails */

@@ -205,23 +205,10 @@ oom:
 
 static void reply_record_json(struct srv_req *req, const atr_record *rec)
 {
-	struct util_buf b;
 	char *json = NULL;
 	int rc = atr_record_to_json(rec, &json);
 
-	if (rc != 0) {
-		srv_reply_error(req, rc, NULL, NULL);
-		return;
-	}
-	util_buf_init(&b);
-	if (util_buf_adds(&b, json)) {
-		atr_free(json);
-		srv_reply_oom(req, &b);
-		return;
-	}
-	atr_free(json);
-	srv_reply_json(req, 200, &b);
-	util_buf_release(&b);
+	srv_reply_wrapped(req, rc, NULL, "", json, "");
 }
 
 void srv_h_event(struct srv_req *req)

@@ -151,6 +151,12 @@ void srv_reply(struct srv_req *req, unsigned status, const char *content_type, c
                size_t len, const char *hname, const char *hvalue);
 void srv_reply_json(struct srv_req *req, unsigned status, struct util_buf *b);
 void srv_reply_error(struct srv_req *req, int code, const char *message, const char *at);
+/*
+ * Answer 200 with 'pre' + 'json' + 'post' ('json', from an atr_*_json
+ * function, is released), or the error of 'rc' (with 'at') when it is not 0.
+ */
+void srv_reply_wrapped(struct srv_req *req, int rc, const char *at, const char *pre, char *json,
+                       const char *post);
 /* Release 'b' and answer 500 out of memory. */
 void srv_reply_oom(struct srv_req *req, struct util_buf *b);
 

@@ -4,47 +4,8 @@
 # every error status, the loopback-only rule and SIGTERM under load.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/server.sh"
 
-command -v curl >/dev/null || { echo "test_server: curl is missing (scripts/bootstrap)"; exit 1; }
-
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-
-SRV_PID=""
-start_server() { # start_server STORE [OPTIONS...]: sets SRV_PID, URL
-	local store=$1
-	shift
-	PORT=$(free_port)
-	URL="http://127.0.0.1:$PORT"
-	"$AGENTRAIL" --store "$store" serve --listen "127.0.0.1:$PORT" "$@" \
-		>"$T/serve.out" 2>"$T/serve.err" &
-	SRV_PID=$!
-	for _ in $(seq 100); do
-		curl -sf "$URL/healthz" >/dev/null 2>&1 && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "server did not start: $(cat "$T/serve.err")"
-	return 1
-}
-stop_server() { # stop_server: SIGTERM, wait, set SRV_RC
-	SRV_RC=0
-	kill -TERM "$SRV_PID" 2>/dev/null || true
-	wait "$SRV_PID" || SRV_RC=$?
-	SRV_PID=""
-}
-cleanup() { [ -n "$SRV_PID" ] && kill -KILL "$SRV_PID" 2>/dev/null || true; }
-trap cleanup EXIT
-
-# http METHOD PATH [CURL ARGS...]: CODE, BODY and HDRS of the answer.
-http() {
-	local m=$1 p=$2
-	shift 2
-	CODE=$(curl -s -X "$m" -o "$T/.body" -D "$T/.hdrs" -w '%{http_code}' "$@" "$URL$p" || true)
-	BODY=$(cat "$T/.body")
-	HDRS=$(tr -d '\r' <"$T/.hdrs")
-}
-post() { http POST /api/v1/events -H 'Content-Type: application/json' --data-binary "$@"; }
-jq_() { py "$1" <<<"$BODY"; }
 header() { grep -i "^$1:" <<<"$HDRS" | head -1 | sed 's/^[^:]*: *//'; }
 
 ID1=01890a5d-ac96-774b-bcce-b30209000001

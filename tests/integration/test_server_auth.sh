@@ -6,41 +6,17 @@
 # beyond loopback.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/server.sh"
 
-command -v curl >/dev/null || { echo "test_server_auth: curl is missing (scripts/bootstrap)"; exit 1; }
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-
-SRV_PID=""
-start_server() { # start_server LISTEN_HOST: sets SRV_PID, URL (always via 127.0.0.1)
-	PORT=$(free_port)
-	URL="http://127.0.0.1:$PORT"
-	"$AGENTRAIL" --store "$STORE" serve --listen "$1:$PORT" >"$T/serve.out" 2>"$T/serve.err" &
-	SRV_PID=$!
-	for _ in $(seq 100); do
-		curl -sf "$URL/healthz" >/dev/null 2>&1 && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "server did not start: $(cat "$T/serve.err")"
-	return 1
-}
-stop_server() {
-	SRV_RC=0
-	kill -TERM "$SRV_PID" 2>/dev/null || true
-	wait "$SRV_PID" || SRV_RC=$?
-	SRV_PID=""
-}
-trap '[ -n "$SRV_PID" ] && kill -KILL "$SRV_PID" 2>/dev/null || true' EXIT
-
-# call TOKEN METHOD PATH [CURL ARGS...]: sets CODE, BODY, HDRS
+# call TOKEN METHOD PATH [CURL ARGS...]: http with the token ('' for none).
 call() {
 	local tok=$1 m=$2 p=$3
 	shift 3
-	local auth=()
-	[ -n "$tok" ] && auth=(-H "Authorization: Bearer $tok")
-	CODE=$(curl -s -X "$m" -o "$T/.body" -D "$T/.hdrs" -w '%{http_code}' "${auth[@]}" "$@" "$URL$p" || true)
-	BODY=$(cat "$T/.body")
-	HDRS=$(tr -d '\r' <"$T/.hdrs")
+	if [ -n "$tok" ]; then
+		http "$m" "$p" -H "Authorization: Bearer $tok" "$@"
+	else
+		http "$m" "$p" "$@"
+	fi
 }
 EV='{"type":"output","actor":"agent-1"}'
 postev() { call "$1" POST /api/v1/events -H 'Content-Type: application/json' --data-binary "$EV"; }
@@ -48,7 +24,7 @@ postev() { call "$1" POST /api/v1/events -H 'Content-Type: application/json' --d
 # Without tokens: loopback only, no authentication, and no other address.
 expect_exit 1 "$AGENTRAIL" --store "$STORE" serve --listen "0.0.0.0:$(free_port)"
 assert_contains "$ERR" "tokens are required to listen on '0.0.0.0:"
-start_server 127.0.0.1
+start_server "$STORE"
 postev ""
 assert_eq 201 "$CODE" "open on loopback without tokens"
 assert_contains "$(cat "$T/serve.out")" "loopback clients only"
@@ -60,7 +36,7 @@ R=$(tok reader)
 A=$(tok auditor)
 
 # With tokens it may listen on every address; clients still come via loopback here.
-start_server 0.0.0.0
+SRV_HOST=0.0.0.0 start_server "$STORE"
 assert_contains "$(cat "$T/serve.out")" "bearer tokens required (3 live)"
 call "" GET /healthz
 assert_eq 200 "$CODE" "healthz stays public"

@@ -6,33 +6,7 @@
 # the machine running the tests may be slow or busy.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-
-command -v curl >/dev/null || { echo "test_server_load: curl is missing (scripts/bootstrap)"; exit 1; }
-
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-
-SRV_PID=""
-start_server() { # start_server STORE: sets SRV_PID, URL
-	PORT=$(free_port)
-	URL="http://127.0.0.1:$PORT"
-	"$AGENTRAIL" --store "$1" serve --listen "127.0.0.1:$PORT" >"$T/serve.out" 2>"$T/serve.err" &
-	SRV_PID=$!
-	for _ in $(seq 100); do
-		curl -sf "$URL/healthz" >/dev/null 2>&1 && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "server did not start: $(cat "$T/serve.err")"
-	return 1
-}
-stop_server() { # SIGTERM, wait, set SRV_RC
-	SRV_RC=0
-	kill -TERM "$SRV_PID" 2>/dev/null || true
-	wait "$SRV_PID" || SRV_RC=$?
-	SRV_PID=""
-}
-cleanup() { [ -n "$SRV_PID" ] && kill -KILL "$SRV_PID" 2>/dev/null || true; }
-trap cleanup EXIT
+. "$(dirname "$0")/server.sh"
 
 # check_line JSON EVENTS BATCH CONNECTIONS: the bench line has every field, with these values.
 check_line() {
