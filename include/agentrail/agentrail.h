@@ -2,6 +2,7 @@
 #ifndef AGENTRAIL_H
 #define AGENTRAIL_H
 
+#include "checkpoint.h"
 #include "common.h"
 #include "ingest.h"
 #include "jobs.h"

@@ -34,6 +34,13 @@ int atr__hexval(char c);
 /* Parse exactly 2n hex digits from 'hex' (NUL-terminated) into 'out'; -1 if not. */
 int atr__unhex(uint8_t *out, size_t n, const char *hex);
 
+/* Base64 (standard alphabet, padded) of 'n' bytes into 'out' (4*ceil(n/3)+1 bytes); answers
+ * the length. */
+size_t atr__b64_encode(char *out, const uint8_t *in, size_t n);
+
+/* Strict base64 decode of 'len' characters into at most 'cap' bytes; the byte count or -1. */
+long atr__b64_decode(uint8_t *out, size_t cap, const char *in, size_t len);
+
 /* Fill 'out' with cryptographically random bytes; ATR_EBACKEND if the RNG fails. */
 int atr__random(void *out, size_t n);
 
