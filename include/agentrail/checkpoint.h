@@ -15,6 +15,7 @@
 #define AGENTRAIL_CHECKPOINT_H
 
 #include "common.h"
+#include "log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -92,6 +93,46 @@ ATR_EXTERN int atr_checkpoint_parse(const char *note, size_t len, atr_checkpoint
  */
 ATR_EXTERN int atr_checkpoint_open(const char *note, size_t len, const atr_verifier *v,
                                    atr_checkpoint *out);
+
+/* ---- Checkpoints of a log ---- */
+
+/* For atr_log_checkpoint_get(): the checkpoint of the largest size. */
+#define ATR_CHECKPOINT_LATEST UINT64_MAX
+
+/*
+ * Sign the log's durable tree with 's' and store the checkpoint. Refused
+ * (ATR_ETAMPER, nothing signed) when the newest stored checkpoint of the
+ * same origin is not a prefix of the tree now: the log was changed since.
+ * When the tree has not grown since that checkpoint, it is answered again
+ * rather than signed twice. '*note' is the caller's to atr_free(); 'cp' may
+ * be NULL.
+ */
+ATR_EXTERN int atr_log_checkpoint_sign(atr_log *log, const atr_signer *s, char **note,
+                                       atr_checkpoint *cp);
+
+/*
+ * Store a checkpoint signed elsewhere (a witness's copy, a migration). It
+ * must parse, not exceed the log's size, and match the log's root at its
+ * size (ATR_ETAMPER otherwise). Signatures are the verifier's business.
+ */
+ATR_EXTERN int atr_log_checkpoint_add(atr_log *log, const char *note, size_t len);
+
+/*
+ * The stored checkpoint with the smallest size at least 'min_size' (the
+ * newest of equals), or with ATR_CHECKPOINT_LATEST the one of the largest
+ * size. ATR_ENOTFOUND when there is none. '*note' (NUL-terminated) is the
+ * caller's to atr_free(); 'len' may be NULL.
+ */
+ATR_EXTERN int atr_log_checkpoint_get(atr_log *log, uint64_t min_size, char **note, size_t *len);
+
+/*
+ * Call 'fn' for every stored checkpoint in size order ('note' borrowed for
+ * the call); a nonzero return from 'fn' stops the walk and is returned.
+ */
+ATR_EXTERN int atr_log_checkpoint_each(atr_log *log,
+                                       int (*fn)(void *ctx, uint64_t size, const char *note,
+                                                 size_t len),
+                                       void *ctx);
 
 #ifdef __cplusplus
 }

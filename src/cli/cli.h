@@ -97,6 +97,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv);
 int cmd_demo(struct cli *cli, int argc, char **argv);
 int cmd_serve(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
+int cmd_keygen(struct cli *cli, int argc, char **argv);
+int cmd_checkpoint(struct cli *cli, int argc, char **argv);
 
 /* Shared by bench: fill a fresh store with 'n' synthetic events in batches of 'batch'. */
 int cli_bench_fill(atr_log *log, uint64_t n, uint64_t batch, double *seconds);

@@ -125,6 +125,28 @@ static const struct cli_cmd commands[] = {
      "\n"
      "  --size N               the root of the first N records (default: all)\n"
      "  --json                 {\"size\":N,\"root_hash\":\"...\"}\n" STORE_HELP},
+    {"keygen", cmd_keygen, "make an Ed25519 key pair for signing checkpoints",
+     "agentrail keygen --name ORIGIN --out PREFIX [--force]\n"
+     "\n"
+     "Write PREFIX.key (the signer key, mode 0600) and PREFIX.pub (the verifier key), one line\n"
+     "each in the text encoding of Go's golang.org/x/mod/sumdb/note. ORIGIN names the log in\n"
+     "every checkpoint signed with the key (e.g. example.com/agentrail/prod). Keep the .key\n"
+     "file outside the store's directory; give the .pub file to auditors.\n"
+     "\n"
+     "  --name ORIGIN          the key name and checkpoint origin (no '+', no spaces)\n"
+     "  --out PREFIX           where to write PREFIX.key and PREFIX.pub\n"
+     "  --force                replace existing files\n"
+     "  -h, --help             show this help\n"},
+    {"checkpoint", cmd_checkpoint, "sign the log's tree, or print a stored checkpoint",
+     "agentrail checkpoint [--store URI] [--key FILE | --size N]\n"
+     "\n"
+     "With --key, sign the log's durable tree as a C2SP tlog-checkpoint note, store it beside\n"
+     "the log and print it. Refused when the log no longer extends the newest stored\n"
+     "checkpoint. Without --key, print the newest stored checkpoint, or with --size N the\n"
+     "smallest one that covers the first N records.\n"
+     "\n"
+     "  --key FILE             the signer key (from agentrail keygen)\n"
+     "  --size N               print the stored checkpoint covering N records\n" STORE_HELP},
     {"prove", cmd_prove, "print an inclusion or consistency proof",
      "agentrail prove [--store URI] SEQ [--size N] [--json]\n"
      "   or: agentrail prove [--store URI] --consistency OLD NEW [--json]\n"

@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define ATR_STORE_VERSION 1
+#define ATR_STORE_VERSION 2
 
 /* Hashes per tile row: tile (level L, index i) holds tree nodes at height 8*L, i*256 .. i*256+255.
  */
@@ -112,6 +112,33 @@ struct atr_store {
 
 	/* Close the store and release 'st'. */
 	void (*free)(atr_store *st);
+
+	/* ---- Version 2: signed checkpoints, kept beside the log ---- */
+
+	/*
+	 * Keep a signed checkpoint note of the tree of 'size' leaves (at most
+	 * the committed size, else ATR_EINVALID) durably, in a transaction of
+	 * its own (never between write_begin and write_commit). The same note
+	 * stored twice is kept once; other notes of the same size are kept.
+	 */
+	int (*put_checkpoint)(atr_store *st, uint64_t size, const char *note, size_t len);
+
+	/*
+	 * The checkpoint with the smallest size at least 'min_size' (the newest
+	 * of equals), or with UINT64_MAX the one of the largest size. '*note'
+	 * (NUL-terminated, '*len' bytes) is the caller's to free().
+	 * ATR_ENOTFOUND when there is none.
+	 */
+	int (*get_checkpoint)(atr_store *st, uint64_t min_size, char **note, size_t *len);
+
+	/*
+	 * Call 'fn' for every stored checkpoint in (size, arrival) order; 'note'
+	 * is borrowed for the call. A nonzero return from 'fn' stops and is
+	 * returned.
+	 */
+	int (*each_checkpoint)(atr_store *st,
+	                       int (*fn)(void *ctx, uint64_t size, const char *note, size_t len),
+	                       void *ctx);
 };
 
 /*

@@ -26,9 +26,11 @@
 #define APPLICATION_ID 0x4154524c
 /*
  * PRAGMA user_version: the schema this file holds. 2: batch postings
- * instead of per-row secondary indexes (version 1 is not read).
+ * instead of per-row secondary indexes (version 1 is not read). 3: signed
+ * checkpoints (a version-2 store gains the table when opened for writing;
+ * read-only, it reads as having none).
  */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 #define ATR_STR_(x) #x
 #define ATR_STR(x)  ATR_STR_(x)
@@ -145,6 +147,18 @@ static const char schema_sql[] =
     "CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta"
     " BEGIN SELECT RAISE(ABORT, 'agentrail: store metadata is permanent'); END;";
 
+/* Signed checkpoint notes, any number per size, append-only (schema version 3). */
+static const char checkpoints_sql[] =
+    "CREATE TABLE checkpoints ("
+    " id INTEGER PRIMARY KEY,"
+    " size INTEGER NOT NULL,"
+    " note BLOB NOT NULL);"
+    "CREATE INDEX checkpoints_by_size ON checkpoints (size, id);"
+    "CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints"
+    " BEGIN SELECT RAISE(ABORT, 'agentrail: checkpoints are append-only'); END;"
+    "CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints"
+    " BEGIN SELECT RAISE(ABORT, 'agentrail: checkpoints are append-only'); END;";
+
 /* The filter columns with postings; the numbers are stored in postings.col. */
 enum post_col {
 	C_TYPE = 1,
@@ -214,6 +228,7 @@ struct sqlite_store {
 	/* A read connection kept for cursors; one cursor uses it at a time. */
 	sqlite3 *rdb;
 	int rdb_in_use;
+	int has_checkpoints; /* the schema has the checkpoints table */
 };
 
 /*
@@ -402,7 +417,8 @@ static int create_schema(struct sqlite_store *st)
 	if ((rc = query_int(db, "PRAGMA application_id", &app)) != SQLITE_OK)
 		goto fail;
 	if (app != APPLICATION_ID) {
-		if ((rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK)
+		if ((rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK ||
+		    (rc = sqlite3_exec(db, checkpoints_sql, NULL, NULL, NULL)) != SQLITE_OK)
 			goto fail;
 		snprintf(sql, sizeof(sql),
 		         "INSERT INTO meta (key, value) VALUES ('size', 0), ('created_at', %lld),"
@@ -414,11 +430,40 @@ static int create_schema(struct sqlite_store *st)
 	} /* else a concurrent opener created it between our look and our lock */
 	if ((rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
 		goto fail;
+	st->has_checkpoints = 1;
 	return 0;
 fail:
 	err = db_fail(st, db, rc, "cannot create the schema");
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	return err;
+}
+
+/* Version 2 to 3: add the checkpoints table (read-only: read as having none). */
+static int upgrade_v2(struct sqlite_store *st)
+{
+	sqlite3_int64 version = 0;
+	int rc;
+
+	if (st->flags & ATR_OPEN_READONLY)
+		return 0;
+	if ((rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+		return db_fail(st, st->db, rc, "cannot upgrade the schema");
+	/* Another opener may have upgraded it between our look and our lock. */
+	if ((rc = query_int(st->db, "PRAGMA user_version", &version)) == SQLITE_OK && version == 2)
+		rc = sqlite3_exec(st->db, checkpoints_sql, NULL, NULL, NULL);
+	if (rc == SQLITE_OK && version == 2)
+		rc = sqlite3_exec(st->db, "PRAGMA user_version = " ATR_STR(SCHEMA_VERSION), NULL, NULL,
+		                  NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		int err = db_fail(st, st->db, rc, "cannot upgrade the schema");
+
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return err;
+	}
+	st->has_checkpoints = 1;
+	return 0;
 }
 
 /*
@@ -461,11 +506,14 @@ static int check_or_create(struct sqlite_store *st)
 	if (version < 1)
 		return atr__err(ATR_EINVALID, "store '%s' has no schema version", st->path);
 	/* Version 1 had per-row indexes and no postings: its queries cannot be answered. */
-	if (version < SCHEMA_VERSION)
+	if (version < 2)
 		return atr__err(ATR_EUNSUPPORTED,
 		                "store '%s' has schema version %lld, which this build does not "
 		                "read (it needs version %d)",
 		                st->path, (long long)version, SCHEMA_VERSION);
+	if (version == 2)
+		return upgrade_v2(st);
+	st->has_checkpoints = 1;
 	return 0;
 }
 
@@ -1536,6 +1584,144 @@ static void sq_query_close(atr_store_cursor *c)
 
 /* ---------------------------------------------------------------- lifetime */
 
+/* ---------------------------------------------------------------- checkpoints */
+
+/* Prepare a one-off statement on the write connection. */
+static int prepare(struct sqlite_store *st, const char *sql, sqlite3_stmt **out)
+{
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_fail(st, st->db, rc, "cannot prepare a statement");
+}
+
+static int sq_put_checkpoint(atr_store *base, uint64_t size, const char *note, size_t len)
+{
+	struct sqlite_store *st = (struct sqlite_store *)base;
+	sqlite3_stmt *ins = NULL;
+	uint64_t cur;
+	int rc, err;
+
+	assert(!st->in_write);
+	if (st->flags & ATR_OPEN_READONLY)
+		return atr__err(ATR_EINVALID, "store '%s' is open read-only", st->path);
+	if (size > INT64_MAX || len > INT32_MAX)
+		return atr__err(ATR_EINVALID, "checkpoint too large");
+	if ((err = prepare(st,
+	                   "INSERT INTO checkpoints (size, note) SELECT ?1, ?2 WHERE NOT EXISTS"
+	                   " (SELECT 1 FROM checkpoints WHERE size = ?1 AND note = ?2)",
+	                   &ins)) != 0)
+		return err;
+	rc = sqlite3_step(st->stmt[S_BEGIN]);
+	sqlite3_reset(st->stmt[S_BEGIN]);
+	if (rc != SQLITE_DONE) {
+		err = (rc & 0xff) == SQLITE_BUSY
+		          ? atr__err(ATR_EBUSY, "store '%s' is locked by another writer", st->path)
+		          : db_fail(st, st->db, rc, "cannot begin a write");
+		sqlite3_finalize(ins);
+		return err;
+	}
+	if ((err = read_size(st, &cur)) == 0 && size > cur)
+		err = atr__err(ATR_EINVALID,
+		               "a checkpoint of size %llu is beyond the log's %llu records",
+		               (unsigned long long)size, (unsigned long long)cur);
+	if (err == 0) {
+		sqlite3_bind_int64(ins, 1, (sqlite3_int64)size);
+		sqlite3_bind_blob(ins, 2, note, (int)len, SQLITE_STATIC);
+		err = step_done(st, ins, "cannot store the checkpoint");
+	}
+	if (err == 0) {
+		rc = sqlite3_step(st->stmt[S_COMMIT]);
+		sqlite3_reset(st->stmt[S_COMMIT]);
+		if (rc != SQLITE_DONE)
+			err = db_fail(st, st->db, rc, "cannot commit the checkpoint");
+	}
+	if (err != 0 && !sqlite3_get_autocommit(st->db)) {
+		sqlite3_step(st->stmt[S_ROLLBACK]);
+		sqlite3_reset(st->stmt[S_ROLLBACK]);
+	}
+	sqlite3_finalize(ins);
+	return err;
+}
+
+/* Copy column 1 (the note) of the current row; column 0 is the size. */
+static int take_note(sqlite3_stmt *stmt, char **note, size_t *len)
+{
+	const void *b = sqlite3_column_blob(stmt, 1);
+	int n = sqlite3_column_bytes(stmt, 1);
+
+	if (!(*note = malloc((size_t)n + 1)))
+		return atr__err(ATR_ENOMEM, "out of memory");
+	if (n)
+		memcpy(*note, b, (size_t)n);
+	(*note)[n] = '\0';
+	*len = (size_t)n;
+	return 0;
+}
+
+static int sq_get_checkpoint(atr_store *base, uint64_t min_size, char **note, size_t *len)
+{
+	struct sqlite_store *st = (struct sqlite_store *)base;
+	sqlite3_stmt *stmt = NULL;
+	int rc, err;
+
+	*note = NULL;
+	*len = 0;
+	if (!st->has_checkpoints)
+		return atr__err(ATR_ENOTFOUND, "store '%s' has no checkpoint", st->path);
+	err = prepare(st,
+	              min_size == UINT64_MAX
+	                  ? "SELECT size, note FROM checkpoints ORDER BY size DESC, id DESC LIMIT 1"
+	                  : "SELECT size, note FROM checkpoints WHERE size >= ?1"
+	                    " ORDER BY size, id DESC LIMIT 1",
+	              &stmt);
+	if (err)
+		return err;
+	if (min_size != UINT64_MAX)
+		sqlite3_bind_int64(stmt, 1, min_size > INT64_MAX ? INT64_MAX : (sqlite3_int64)min_size);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		err = take_note(stmt, note, len);
+	else if (rc == SQLITE_DONE)
+		err = min_size == UINT64_MAX
+		          ? atr__err(ATR_ENOTFOUND, "store '%s' has no checkpoint", st->path)
+		          : atr__err(ATR_ENOTFOUND, "store '%s' has no checkpoint of size %llu or more",
+		                     st->path, (unsigned long long)min_size);
+	else
+		err = db_fail(st, st->db, rc, "cannot read checkpoints");
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+static int sq_each_checkpoint(atr_store *base,
+                              int (*fn)(void *ctx, uint64_t size, const char *note, size_t len),
+                              void *ctx)
+{
+	struct sqlite_store *st = (struct sqlite_store *)base;
+	sqlite3_stmt *stmt = NULL;
+	int rc, err = 0;
+
+	if (!st->has_checkpoints)
+		return 0;
+	if ((err = prepare(st, "SELECT size, note FROM checkpoints ORDER BY size, id", &stmt)) != 0)
+		return err;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		sqlite3_int64 size = sqlite3_column_int64(stmt, 0);
+
+		if (size < 0) {
+			err = atr__err(ATR_ETAMPER, "store '%s' has a checkpoint of negative size",
+			               st->path);
+			break;
+		}
+		if ((err = fn(ctx, (uint64_t)size, sqlite3_column_blob(stmt, 1),
+		              (size_t)sqlite3_column_bytes(stmt, 1))) != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = db_fail(st, st->db, rc, "cannot read checkpoints");
+	sqlite3_finalize(stmt);
+	return err;
+}
+
 static void sq_free(atr_store *base)
 {
 	struct sqlite_store *st = (struct sqlite_store *)base;
@@ -1572,6 +1758,9 @@ static const atr_store sqlite_vtable = {
     .query_next = sq_query_next,
     .query_close = sq_query_close,
     .free = sq_free,
+    .put_checkpoint = sq_put_checkpoint,
+    .get_checkpoint = sq_get_checkpoint,
+    .each_checkpoint = sq_each_checkpoint,
 };
 
 /*
