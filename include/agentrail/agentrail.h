@@ -2,6 +2,7 @@
 #ifndef AGENTRAIL_H
 #define AGENTRAIL_H
 
+#include "bundle.h"
 #include "checkpoint.h"
 #include "common.h"
 #include "ingest.h"
@@ -10,6 +11,7 @@
 #include "proof.h"
 #include "query.h"
 #include "record.h"
+#include "redact.h"
 #include "token.h"
 #include "verify.h"
 

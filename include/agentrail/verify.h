@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 
+#include "checkpoint.h"
 #include "log.h"
 
 #ifdef __cplusplus
@@ -33,15 +34,34 @@ typedef enum atr_finding_kind {
 	ATR_FINDING_REORDERED,          /* a record stored at another position than its seq */
 	ATR_FINDING_MALFORMED,          /* record bytes are not a well-formed record */
 	ATR_FINDING_TREE_MISMATCH,      /* stored tree hashes disagree with the records */
-	ATR_FINDING_TRUNCATED           /* the log ends before its recorded size */
+	ATR_FINDING_TRUNCATED,          /* the log ends before its recorded or signed size */
+	ATR_FINDING_CHECKPOINT_MISMATCH, /* records changed under a signed checkpoint */
+	ATR_FINDING_BAD_SIGNATURE,       /* a checkpoint not validly signed by a trusted key */
+	ATR_FINDING_FORK,                /* two signed checkpoints that cannot both hold */
+	ATR_FINDING_UNANCHORED           /* records after the newest trusted checkpoint */
 } atr_finding_kind;
 
 typedef struct atr_finding {
 	atr_finding_kind kind;
-	int has_seq; /* 1 when 'seq' names the record concerned */
+	int has_seq; /* 1 when 'seq' names the (first) record concerned */
 	uint64_t seq;
 	const char *message; /* one line, borrowed for the callback's duration */
+	uint64_t seq_last;   /* with has_seq: the last record concerned (== seq for one record) */
+	uint64_t size;       /* checkpoint findings: the checkpoint's tree size, else 0 */
 } atr_finding;
+
+/*
+ * What to check beyond the log's own consistency. Trusted keys check the
+ * signature of every checkpoint (stored with the log or in the export, and
+ * every anchor); anchors are checkpoint notes the auditor kept, which the
+ * log must still contain exactly.
+ */
+typedef struct atr_verify_opts {
+	const atr_verifier *const *keys; /* trusted verifier keys */
+	size_t nkeys;
+	const char *const *anchors; /* signed checkpoint notes, NUL-terminated */
+	size_t nanchors;
+} atr_verify_opts;
 
 typedef void (*atr_finding_fn)(void *ctx, const atr_finding *f);
 
@@ -55,19 +75,30 @@ typedef struct atr_verify_result {
 	int has_bad_seq;
 	uint64_t first_bad_seq; /* the first record found tampered */
 	uint64_t findings;      /* findings reported (erasures included) */
+	uint64_t checkpoints;   /* signed checkpoints checked (stored and anchors) */
+	uint64_t anchored_size; /* records covered by a trusted checkpoint that holds */
 } atr_verify_result;
 
 /*
  * Verify the whole log: contiguous seq, every leaf against the stored tree,
- * every payload against its commitment, the stored root against the records.
- * O(n) hashing, O(log n) memory. 'fn' (may be NULL) is called for each finding.
- * Returns 0 when the check ran (the verdict is in 'out->status'), or a
- * negative status when it could not.
+ * every payload against its commitment, the stored tree hashes and root
+ * against the records, and every stored checkpoint and anchor in 'opts'
+ * (may be NULL) against the records' root at its size. O(n) hashing, O(log n)
+ * memory plus 64 bytes per checkpoint. 'fn' (may be NULL) is called for each
+ * finding. Returns 0 when the check ran (the verdict is in 'out->status'), or
+ * a negative status when it could not (a malformed anchor is ATR_EINVALID).
+ *
+ * The verdict: TAMPERED (a record, payload, tree hash or signature is
+ * wrong), FORKED (two signed checkpoints disagree), TRUNCATED (fewer records
+ * than signed), OK (every record is covered by a checkpoint signed by a
+ * trusted key), else UNANCHORED.
  */
-ATR_EXTERN int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_verify_result *out);
+ATR_EXTERN int atr_log_verify(atr_log *log, const atr_verify_opts *opts, atr_finding_fn fn,
+                              void *ctx, atr_verify_result *out);
 
 /*
- * Write the whole log to 'out' as JSONL in the export format: one line per
+ * Write the whole log to 'out' as JSONL in the export format: first one
+ * line {"checkpoint":"<signed note>"} per stored checkpoint, then one line per
  * record, {"record":<bytes verbatim>,"leaf_hash":"<hex>","detail":{...},"salt":"<hex>"}
  * (detail and salt absent when erased), then one last line
  * {"tree_head":{"size":N,"root_hash":"<hex>"}}. Checks fflush/ferror: a full
@@ -75,9 +106,9 @@ ATR_EXTERN int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_ve
  */
 ATR_EXTERN int atr_log_export(atr_log *log, FILE *out, uint64_t *records);
 
-/* Verify an export file (path, or "-" for stdin) on its own, with no store. */
-ATR_EXTERN int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx,
-                                 atr_verify_result *out);
+/* Verify an export file (path, or "-" for stdin) on its own, with no store; as atr_log_verify. */
+ATR_EXTERN int atr_export_verify(const char *path, const atr_verify_opts *opts, atr_finding_fn fn,
+                                 void *ctx, atr_verify_result *out);
 
 /* "OK", "TAMPERED", ... */
 ATR_EXTERN const char *atr_verify_status_name(atr_verify_status s);

@@ -62,8 +62,24 @@ int cli_opt_i64(struct cli *cli, const char *opt, const char *val, int64_t *out)
 /* The same for a positional argument called 'name' ("SEQ"). */
 int cli_arg_u64(struct cli *cli, const char *name, const char *val, uint64_t *out);
 
-/* Open the log named by the global options; on failure report it and return CLI_FAIL. */
+/*
+ * Open the log named by the global options; on failure report it and return
+ * CLI_FAIL (CLI_USAGE when the store is a server's URL: see cli_is_remote).
+ */
 int cli_open(struct cli *cli, unsigned flags, atr_log **log);
+
+/*
+ * 1 when the store is a server ("http://..." or "https://..."): client mode,
+ * in which record, import, trail, query, export, root and prove talk to
+ * `agentrail serve` (remote.h) instead of opening a store.
+ */
+int cli_is_remote(const struct cli *cli);
+
+/*
+ * The usage error of a command that needs a local store when given a
+ * server's URL; 'hint' (may be NULL) says what to do instead. Returns CLI_USAGE.
+ */
+int cli_remote_unsupported(struct cli *cli, const char *hint);
 
 /* The store URI for messages (the default spelled out); caller frees with atr_free(). */
 char *cli_store_name(struct cli *cli);
@@ -75,6 +91,19 @@ char *cli_store_name(struct cli *cli);
  */
 void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_date[11]);
 
+/*
+ * The same from any source of record fields (a stored record, or a record
+ * object a server answered): 'str' and 'num' read a field by dotted name
+ * with the meaning of atr_record_str() and atr_record_int().
+ */
+struct cli_fields {
+	void *src;
+	uint64_t seq;
+	const char *(*str)(void *src, const char *field);
+	int (*num)(void *src, const char *field, int64_t *out);
+};
+void cli_print_fields(FILE *out, const struct cli_fields *f, int depth, char last_date[11]);
+
 /* Finish stdout: flush and check for write errors. Returns 'code' or CLI_FAIL. */
 int cli_finish_stdout(int code);
 
@@ -82,7 +111,14 @@ int cli_finish_stdout(int code);
 int cli_stdout_failed(void);
 
 /* Print verify's one-line verdict ("UNANCHORED: 10 records consistent, root ..."). */
-void cli_print_verify_status(const atr_verify_result *res);
+void cli_print_verify_status(const atr_verify_result *res, int keys);
+
+/*
+ * Read a whole file ("-": standard input) of at most 'max' bytes into a
+ * NUL-terminated buffer the caller frees; 'len' may be NULL. On failure the
+ * reason (naming the path) is printed and CLI_FAIL returned.
+ */
+int cli_read_file(const char *path, size_t max, char **out, size_t *len);
 
 /* Command entry points. */
 int cmd_record(struct cli *cli, int argc, char **argv);
@@ -99,6 +135,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_keygen(struct cli *cli, int argc, char **argv);
 int cmd_checkpoint(struct cli *cli, int argc, char **argv);
+int cmd_verify_proof(struct cli *cli, int argc, char **argv);
+int cmd_witness(struct cli *cli, int argc, char **argv);
 
 /* Shared by bench: fill a fresh store with 'n' synthetic events in batches of 'batch'. */
 int cli_bench_fill(atr_log *log, uint64_t n, uint64_t batch, double *seconds);

@@ -204,7 +204,7 @@ static int bench_verify(struct cli *cli, uint64_t events, int fill)
 	if (rc != CLI_OK)
 		goto out;
 	t0 = util_now_mono();
-	if (atr_log_verify(log, NULL, NULL, &res) != 0) {
+	if (atr_log_verify(log, NULL, NULL, NULL, &res) != 0) {
 		rc = cli_fail("verify failed");
 		goto out;
 	}

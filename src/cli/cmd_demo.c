@@ -184,6 +184,8 @@ int cmd_demo(struct cli *cli, int argc, char **argv)
 			return r;
 	if (optind < argc)
 		return cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	if (cli_is_remote(cli))
+		return cli_remote_unsupported(cli, NULL);
 
 	memset(&d, 0, sizeof(d));
 	util_map_init(&depth);
@@ -225,12 +227,12 @@ int cmd_demo(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	putchar('\n');
-	if (atr_log_verify(d.log, NULL, NULL, &res) != 0) {
+	if (atr_log_verify(d.log, NULL, NULL, NULL, &res) != 0) {
 		cli_fail("cannot verify the log");
 		goto out;
 	}
 	fputs("verify: ", stdout);
-	cli_print_verify_status(&res);
+	cli_print_verify_status(&res, 0);
 	if (cli->store_option)
 		snprintf(store_opt, sizeof(store_opt), " --store '%s'", cli->store);
 	printf("\ntry next:\n"

@@ -2,7 +2,8 @@
  * agentrail import: append a JSONL file of events in atomic batches. Lines
  * are agentrail events or one of two foreign shapes ("trail", "steps") mapped
  * onto our fields; lines without an event_id get one derived from the line's
- * SHA-256, so importing a file twice appends nothing the second time.
+ * SHA-256, so importing a file twice appends nothing the second time. With a
+ * server's URL as the store each batch is one NDJSON request, atomic there too.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -10,15 +11,25 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/sha.h>
 
 #include "cli/cli.h"
+#include "cli/remote.h"
 #include "util/util.h"
 
 #define BATCH_EVENTS 1000
 #define BATCH_BYTES  (64u << 20) /* flush earlier when a batch's text grows this big */
 #define MAX_LINE     (32u << 20) /* longer lines are refused before parsing */
+/*
+ * Client mode: a batch is one request, so it must fit the server's body
+ * limit (16 MiB unless --max-body says otherwise); a batch the server still
+ * finds too large is sent in halves.
+ */
+#define REMOTE_BATCH_BYTES (4u << 20)
+#define REMOTE_RETRIES     10 /* answers "busy" (429, 503) waited out per batch */
+#define REMOTE_MAX_WAIT    30 /* seconds of Retry-After honoured at most */
 
 enum format { FMT_AUTO, FMT_AGENTRAIL, FMT_TRAIL, FMT_STEPS };
 
@@ -31,6 +42,11 @@ struct item {
 
 struct importer {
 	atr_log *log;
+	struct cli_remote *remote; /* client mode: the server, instead of 'log' */
+	size_t batch_bytes;
+	long stop_line; /* after a failed flush: nothing from this line on was appended */
+	int lost;       /* ... unless the server may have taken the batch that failed */
+	long lost_last; /* its last line */
 	enum format format;
 	struct item items[BATCH_EVENTS];
 	const char *texts[BATCH_EVENTS];
@@ -454,32 +470,150 @@ static void clear_batch(struct importer *im)
 	im->bytes = 0;
 }
 
-/* Which batch item the library's message is about ("event N: ..."). */
-static size_t bad_item(struct importer *im, const char **msg)
+/* Say which line of items [lo, hi) the message "event N: ..." (or a batch-wide one) is about. */
+static void report_bad(struct importer *im, size_t lo, size_t hi, const char *msg)
 {
-	const char *m = *msg;
+	size_t bad;
 	unsigned long long k;
 	char *end;
 
-	if (strncmp(m, "event ", 6) == 0 && m[6] >= '0' && m[6] <= '9') {
+	bad = hi - lo == 1 ? lo : hi;
+	if (strncmp(msg, "event ", 6) == 0 && msg[6] >= '0' && msg[6] <= '9') {
 		errno = 0;
-		k = strtoull(m + 6, &end, 10);
-		if (errno == 0 && end[0] == ':' && end[1] == ' ' && k < im->n) {
-			*msg = end + 2;
-			return (size_t)k;
+		k = strtoull(msg + 6, &end, 10);
+		if (errno == 0 && end[0] == ':' && end[1] == ' ' && k < hi - lo) {
+			msg = end + 2;
+			bad = lo + (size_t)k;
 		}
 	}
-	return im->n == 1 ? 0 : im->n;
+	if (bad < hi)
+		cli_err("line %ld: %s", im->items[bad].line, msg);
+	else
+		cli_err("lines %ld-%ld: %s", im->items[lo].line, im->items[hi - 1].line, msg);
+}
+
+static void sleep_s(long s)
+{
+	struct timespec ts = {s, 0};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Client mode: POST items [lo, hi) as NDJSON, one atomic request. A batch
+ * the server finds too large goes in halves; "busy" answers are waited out
+ * (every line has an event id, so a retry appends nothing twice).
+ */
+static int send_remote(struct importer *im, size_t lo, size_t hi)
+{
+	struct util_buf body;
+	struct cli_answer ans;
+	const char *code;
+	json_t *results;
+	int tries = 0, rc;
+
+	util_buf_init(&body);
+	for (size_t i = lo; i < hi; i++) {
+		const char *t = im->texts[i];
+		size_t j = 0;
+
+		/*
+		 * The server skips blank NDJSON lines; the library refuses a line of
+		 * white space other than blanks and tabs, which is what a local
+		 * import says.
+		 */
+		while (j < im->lens[i] && (t[j] == ' ' || t[j] == '\t' || t[j] == '\r'))
+			j++;
+		if (j == im->lens[i]) {
+			cli_err("line %ld: empty input: an event is a JSON object",
+			        im->items[i].line);
+			im->stop_line = im->items[lo].line;
+			util_buf_release(&body);
+			return -1;
+		}
+		if (util_buf_add(&body, t, im->lens[i]) || util_buf_add(&body, "\n", 1)) {
+			cli_err("out of memory");
+			im->stop_line = im->items[lo].line;
+			util_buf_release(&body);
+			return -1;
+		}
+	}
+	for (;;) {
+		rc = cli_remote_request(im->remote, "POST", "/api/v1/events",
+		                        "application/x-ndjson", body.data, body.len, &ans);
+		if (rc != 0) {
+			im->stop_line = im->items[lo].line;
+			if (rc == CLI_REMOTE_LOST) {
+				im->lost = 1;
+				im->lost_last = im->items[hi - 1].line;
+			}
+			util_buf_release(&body);
+			return -1;
+		}
+		code = cli_answer_code(&ans);
+		if ((ans.status == 429 || (ans.status == 503 && strcmp(code, "busy") == 0)) &&
+		    tries++ < REMOTE_RETRIES) {
+			long wait = ans.retry_after < 1 ? 1 : ans.retry_after;
+
+			cli_answer_release(&ans);
+			sleep_s(wait > REMOTE_MAX_WAIT ? REMOTE_MAX_WAIT : wait);
+			continue;
+		}
+		break;
+	}
+	util_buf_release(&body);
+	if (ans.status == 413 && hi - lo > 1 &&
+	    (strcmp(code, "body_too_large") == 0 || strcmp(code, "too_many_events") == 0)) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		cli_answer_release(&ans);
+		return send_remote(im, lo, mid) != 0 ? -1 : send_remote(im, mid, hi);
+	}
+	if (ans.status != 201) {
+		char msg[1024];
+
+		im->stop_line = im->items[lo].line;
+		cli_answer_message(im->remote, &ans, msg, sizeof(msg));
+		/* What the events hold is a line's fault; anything else is the request's. */
+		if (ans.status == 400 || ans.status == 409 ||
+		    (ans.status == 413 && strcmp(code, "too_big") == 0))
+			report_bad(im, lo, hi, msg);
+		else
+			cli_err("%s", msg);
+		cli_answer_release(&ans);
+		return -1;
+	}
+	results = json_object_get(ans.json, "results");
+	if (json_array_size(results) != hi - lo) {
+		cli_err("the answer of %s to POST /api/v1/events does not have %zu results",
+		        cli_remote_base(im->remote), hi - lo);
+		im->stop_line = im->items[lo].line;
+		im->lost = 1;
+		im->lost_last = im->items[hi - 1].line;
+		cli_answer_release(&ans);
+		return -1;
+	}
+	for (size_t i = 0; i < hi - lo; i++)
+		if (json_is_true(json_object_get(json_array_get(results, i), "duplicate")))
+			im->duplicates++;
+	im->events += hi - lo;
+	cli_answer_release(&ans);
+	return 0;
 }
 
 /* Append the batch. On failure say which line and why; nothing of it is appended. */
 static int flush(struct importer *im)
 {
-	const char *msg;
-	size_t bad;
-
 	if (im->n == 0)
 		return 0;
+	if (im->remote) {
+		if (send_remote(im, 0, im->n) != 0)
+			return -1;
+		clear_batch(im);
+		return 0;
+	}
+	im->stop_line = im->items[0].line;
 	if (atr_log_append_batch(im->log, im->texts, im->lens, im->n, im->results) == 0) {
 		for (size_t i = 0; i < im->n; i++)
 			if (im->results[i].duplicate)
@@ -488,20 +622,22 @@ static int flush(struct importer *im)
 		clear_batch(im);
 		return 0;
 	}
-	msg = atr_errmsg();
-	bad = bad_item(im, &msg);
-	if (bad < im->n)
-		cli_err("line %ld: %s", im->items[bad].line, msg);
-	else
-		cli_err("lines %ld-%ld: %s", im->items[0].line, im->items[im->n - 1].line, msg);
+	report_bad(im, 0, im->n, atr_errmsg());
 	return -1;
 }
 
 static void report_stop(struct importer *im, long first_line)
 {
-	cli_err("import stopped: %llu events imported before line %ld; nothing from line %ld on "
-	        "was appended",
-	        (unsigned long long)im->events, first_line, first_line);
+	if (im->lost)
+		cli_err("import stopped: %llu events imported before line %ld; lines %ld-%ld may "
+		        "or may not have been appended (importing the file again appends nothing "
+		        "twice), nothing after line %ld was",
+		        (unsigned long long)im->events, first_line, first_line, im->lost_last,
+		        im->lost_last);
+	else
+		cli_err("import stopped: %llu events imported before line %ld; nothing from line "
+		        "%ld on was appended",
+		        (unsigned long long)im->events, first_line, first_line);
 }
 
 static int parse_format(const char *s, enum format *out)
@@ -570,8 +706,21 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	im->format = format;
-	if (cli_open(cli, 0, &im->log) != CLI_OK)
+	im->batch_bytes = BATCH_BYTES;
+	if (cli_is_remote(cli)) {
+		struct cli_answer ans;
+
+		if ((rc = cli_remote_open(cli, &im->remote)) != CLI_OK)
+			goto out;
+		rc = CLI_FAIL;
+		im->batch_bytes = REMOTE_BATCH_BYTES;
+		/* As a local import opens its store first: a server that is not there fails now. */
+		if (cli_remote_get(im->remote, "/healthz", &ans, NULL) != CLI_OK)
+			goto out;
+		cli_answer_release(&ans);
+	} else if (cli_open(cli, 0, &im->log) != CLI_OK) {
 		goto out;
+	}
 	for (;;) {
 		struct item *it;
 		char *text = NULL;
@@ -596,9 +745,9 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 			;
 		if ((size_t)(p - line.data) == line.len)
 			continue; /* blank line */
-		if (im->n == BATCH_EVENTS || im->bytes + line.len > BATCH_BYTES) {
+		if (im->n == BATCH_EVENTS || (im->n && im->bytes + line.len > im->batch_bytes)) {
 			if (flush(im) != 0) {
-				report_stop(im, im->items[0].line);
+				report_stop(im, im->stop_line);
 				goto out;
 			}
 		}
@@ -628,7 +777,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		im->n++;
 	}
 	if (flush(im) != 0) {
-		report_stop(im, im->items[0].line);
+		report_stop(im, im->stop_line);
 		goto out;
 	}
 	if (!quiet)
@@ -640,6 +789,7 @@ out:
 	if (im) {
 		clear_batch(im);
 		atr_log_free(im->log);
+		cli_remote_free(im->remote);
 		free(im);
 	}
 	util_buf_release(&line);

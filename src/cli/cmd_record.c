@@ -1,13 +1,14 @@
 /*
  * agentrail record: append one event, built from options or given whole as
  * JSON text, and say where it landed (seq and event id, or that the log had
- * it already).
+ * it already). With a server's URL as the store, the event is POSTed to it.
  */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/remote.h"
 #include "util/util.h"
 
 #define MAX_STDIN_EVENT (64u << 20)
@@ -179,6 +180,59 @@ static int build_event(struct cli *cli, json_t *ev, const char *detail, char **o
 	return CLI_OK;
 }
 
+/*
+ * Client mode: POST the event to the server. It takes a JSON array as a
+ * batch, so an array (or nothing) is refused here with the message the
+ * library gives locally: one record command appends one event.
+ */
+static int record_remote(struct cli *cli, const char *text, size_t len, atr_append_result *res)
+{
+	struct cli_remote *r = NULL;
+	struct cli_answer ans;
+	json_t *first;
+	const char *id;
+	size_t i = 0;
+	int rc;
+
+	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+		i++;
+	if (i == len) {
+		cli_err("empty input: an event is a JSON object");
+		return CLI_FAIL;
+	}
+	if (text[i] == '[') {
+		cli_err("an event must be a JSON object, not an array");
+		return CLI_FAIL;
+	}
+	if ((rc = cli_remote_open(cli, &r)) != CLI_OK)
+		return rc;
+	rc = CLI_FAIL;
+	if (cli_remote_request(r, "POST", "/api/v1/events", "application/json", text, len, &ans) !=
+	    0)
+		goto out;
+	if (ans.status != 201) {
+		cli_remote_fail(r, &ans, NULL);
+		goto out_ans;
+	}
+	first = json_array_get(json_object_get(ans.json, "results"), 0);
+	id = json_string_value(json_object_get(first, "event_id"));
+	if (cli_json_u64(first, "seq", &res->seq) != 0 || !id ||
+	    strlen(id) >= sizeof(res->event_id) ||
+	    !json_is_boolean(json_object_get(first, "duplicate"))) {
+		cli_err("the answer of %s to POST /api/v1/events has no result",
+		        cli_remote_base(r));
+		goto out_ans;
+	}
+	snprintf(res->event_id, sizeof(res->event_id), "%s", id);
+	res->duplicate = json_is_true(json_object_get(first, "duplicate"));
+	rc = CLI_OK;
+out_ans:
+	cli_answer_release(&ans);
+out:
+	cli_remote_free(r);
+	return rc;
+}
+
 int cmd_record(struct cli *cli, int argc, char **argv)
 {
 	const char *json_arg = NULL, *detail = NULL;
@@ -268,11 +322,16 @@ int cmd_record(struct cli *cli, int argc, char **argv)
 		if (build_event(cli, ev, detail, &text, &len) != CLI_OK)
 			goto out;
 	}
-	if ((rc = cli_open(cli, 0, &log)) != CLI_OK)
-		goto out;
-	if (atr_log_append(log, text, len, &res) != 0) {
-		rc = cli_fail(NULL);
-		goto out;
+	if (cli_is_remote(cli)) {
+		if ((rc = record_remote(cli, text, len, &res)) != CLI_OK)
+			goto out;
+	} else {
+		if ((rc = cli_open(cli, 0, &log)) != CLI_OK)
+			goto out;
+		if (atr_log_append(log, text, len, &res) != 0) {
+			rc = cli_fail(NULL);
+			goto out;
+		}
 	}
 	if (print_json)
 		printf("{\"seq\":%llu,\"event_id\":\"%s\",\"duplicate\":%s}\n",

@@ -78,6 +78,9 @@ int cmd_token(struct cli *cli, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage(cli, "missing what to do: 'create', 'list' or 'revoke'");
+	if (cli_is_remote(cli))
+		return cli_remote_unsupported(cli,
+		                              "tokens are managed on the store the server runs on");
 	verb = argv[optind++];
 	if (!actor)
 		actor = default_actor(actor_buf);

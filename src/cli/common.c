@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/cli.h"
 #include "util/util.h"
@@ -113,10 +114,28 @@ char *cli_store_name(struct cli *cli)
 	return uri;
 }
 
+int cli_is_remote(const struct cli *cli)
+{
+	return cli->store && (strncasecmp(cli->store, "http://", 7) == 0 ||
+	                      strncasecmp(cli->store, "https://", 8) == 0);
+}
+
+int cli_remote_unsupported(struct cli *cli, const char *hint)
+{
+	return cli_usage(cli, "'%s' needs a local store, not the server '%s'%s%s",
+	                 cli->cmd ? cli->cmd->name : "agentrail", cli->store, hint ? ": " : "",
+	                 hint ? hint : "");
+}
+
 int cli_open(struct cli *cli, unsigned flags, atr_log **log)
 {
-	int rc = atr_log_open(log, cli->store, flags);
+	int rc;
 
+	*log = NULL;
+	/* Commands with a client mode branch before this; the others need a store here. */
+	if (cli_is_remote(cli))
+		return cli_remote_unsupported(cli, NULL);
+	rc = atr_log_open(log, cli->store, flags);
 	if (rc != 0) {
 		char *name = cli_store_name(cli);
 		char what[512];
@@ -147,16 +166,33 @@ static void put_clean(FILE *out, const char *s, size_t max)
 		fputs("...", out);
 }
 
+static const char *rec_str(void *src, const char *field)
+{
+	return atr_record_str(src, field);
+}
+
+static int rec_int(void *src, const char *field, int64_t *out)
+{
+	return atr_record_int(src, field, out);
+}
+
 void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_date[11])
 {
-	const char *ts = atr_record_str(rec, "ts");
-	const char *type = atr_record_str(rec, "type");
-	const char *actor = atr_record_str(rec, "actor");
-	const char *target = atr_record_str(rec, "target");
-	const char *outcome = atr_record_str(rec, "outcome");
-	const char *reason = atr_record_str(rec, "reason");
-	const char *decision = atr_record_str(rec, "policy.decision");
-	const char *resolution = atr_record_str(rec, "approval.resolution");
+	struct cli_fields f = {(void *)rec, atr_record_seq(rec), rec_str, rec_int};
+
+	cli_print_fields(out, &f, depth, last_date);
+}
+
+void cli_print_fields(FILE *out, const struct cli_fields *f, int depth, char last_date[11])
+{
+	const char *ts = f->str(f->src, "ts");
+	const char *type = f->str(f->src, "type");
+	const char *actor = f->str(f->src, "actor");
+	const char *target = f->str(f->src, "target");
+	const char *outcome = f->str(f->src, "outcome");
+	const char *reason = f->str(f->src, "reason");
+	const char *decision = f->str(f->src, "policy.decision");
+	const char *resolution = f->str(f->src, "approval.resolution");
 	char when[28] = "----------T--:--:--.------Z";
 	int64_t us, v;
 	int col;
@@ -168,7 +204,7 @@ void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_dat
 		last_date[10] = '\0';
 		fprintf(out, "%.10s\n", when);
 	}
-	fprintf(out, "%.12s  %5llu  ", when + 11, (unsigned long long)atr_record_seq(rec));
+	fprintf(out, "%.12s  %5llu  ", when + 11, (unsigned long long)f->seq);
 	/* The indent eats into the type column so the actor column stays put. */
 	if (depth > 8)
 		depth = 8;
@@ -178,12 +214,12 @@ void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_dat
 	fprintf(out, "%*s", col < 16 ? 16 - col : 1, "");
 	/* A model call without a target is best named by its model. */
 	if (!target && type && strcmp(type, "llm_call") == 0)
-		target = atr_record_str(rec, "model");
+		target = f->str(f->src, "model");
 	if (target)
 		put_clean(out, target, 60);
 	if (outcome)
 		fprintf(out, "  -> %s", outcome);
-	if (atr_record_int(rec, "exit_code", &v) == 0)
+	if (f->num(f->src, "exit_code", &v) == 0)
 		fprintf(out, " (exit %lld)", (long long)v);
 	if (decision)
 		fprintf(out, "  policy %s", decision);
@@ -191,8 +227,8 @@ void cli_print_record(FILE *out, const atr_record *rec, int depth, char last_dat
 		fprintf(out, "  approval %s", resolution);
 	if (type && strcmp(type, "llm_call") == 0) {
 		int64_t in = 0, outt = 0;
-		int has_in = atr_record_int(rec, "usage.input_tokens", &in) == 0;
-		int has_out = atr_record_int(rec, "usage.output_tokens", &outt) == 0;
+		int has_in = f->num(f->src, "usage.input_tokens", &in) == 0;
+		int has_out = f->num(f->src, "usage.output_tokens", &outt) == 0;
 
 		if (has_in || has_out)
 			fprintf(out, "  tokens %lld in / %lld out", (long long)in, (long long)outt);
@@ -221,4 +257,40 @@ int cli_finish_stdout(int code)
 	if (cli_stdout_failed())
 		return code == CLI_OK ? CLI_FAIL : code;
 	return code;
+}
+
+int cli_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	char *buf = NULL;
+	size_t n = 0;
+	int rc = CLI_FAIL;
+
+	*out = NULL;
+	if (!f) {
+		cli_err("cannot open '%s': %s", path, strerror(errno));
+		return CLI_FAIL;
+	}
+	if (!(buf = malloc(max + 1))) {
+		cli_err("out of memory");
+		goto done;
+	}
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f)) {
+		cli_err("cannot read '%s': %s", path, strerror(errno));
+	} else if (n > max) {
+		cli_err("'%s' is larger than %zu bytes", path, max);
+	} else {
+		buf[n] = '\0';
+		*out = buf;
+		buf = NULL;
+		if (len)
+			*len = n;
+		rc = CLI_OK;
+	}
+done:
+	free(buf);
+	if (f != stdin)
+		fclose(f);
+	return rc;
 }

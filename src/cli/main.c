@@ -147,6 +147,32 @@ static const struct cli_cmd commands[] = {
      "\n"
      "  --key FILE             the signer key (from agentrail keygen)\n"
      "  --size N               print the stored checkpoint covering N records\n" STORE_HELP},
+    {"witness", cmd_witness, "check a witness's checkpoints against each other and the log",
+     "agentrail witness check --dir DIR [--store URI] [--key VKEY]\n"
+     "\n"
+     "Read every *.note checkpoint in DIR (as written by serve --witness DIR), check each\n"
+     "signature with --key, report two checkpoints of one size with different roots, and with\n"
+     "--store prove that each checkpoint extends the one before it (in size order) and that\n"
+     "the log's tree extends the newest. Findings name the files, sizes and roots.\n"
+     "Exit status: 0 OK, 1 TAMPERED (bad signature), TRUNCATED (a checkpoint beyond the log)\n"
+     "or FORKED, 3 ERROR, 64 usage error.\n"
+     "\n"
+     "  --dir DIR              the witness directory\n"
+     "  --key VKEY             the verifier key (PREFIX.pub from agentrail keygen)\n"
+     "  --store URI            the log to prove consistency against (default: none, only\n"
+     "                         $AGENTRAIL_STORE if set)\n"
+     "  -h, --help             show this help\n"},
+    {"verify-proof", cmd_verify_proof, "check a proof bundle offline with the verifier key",
+     "agentrail verify-proof --key VKEY [--json] BUNDLE|-\n"
+     "\n"
+     "Check a proof bundle made by 'agentrail prove EVENT_ID' with nothing but the log's\n"
+     "verifier key: the checkpoint's signature, the record's leaf hash, the audit path to the\n"
+     "signed root, and the payload against the record's commitment. Exit 0 when it holds, 1\n"
+     "when it does not (the message says what), 3 when the check could not run.\n"
+     "\n"
+     "  --key VKEY             the log's verifier key (the .pub file from agentrail keygen)\n"
+     "  --json                 print the result as JSON\n"
+     "  -h, --help             show this help\n"},
     {"prove", cmd_prove, "print an inclusion or consistency proof",
      "agentrail prove [--store URI] SEQ [--size N] [--json]\n"
      "   or: agentrail prove [--store URI] --consistency OLD NEW [--json]\n"
@@ -203,6 +229,9 @@ static const struct cli_cmd commands[] = {
      "  --json                 list as JSON lines\n" STORE_HELP},
     {"serve", cmd_serve, "run the HTTP ingest and evidence API",
      "agentrail serve [--store URI] [--listen HOST:PORT] [--threads N] [--max-body BYTES]\n"
+     "                [--queue-max N]\n"
+     "                [--key FILE [--checkpoint-every N] [--checkpoint-interval S]\n"
+     "                 [--witness DIR]... [--witness-url URL]...]\n"
      "\n"
      "Serve POST /api/v1/events and the read API (docs/server.md) until SIGTERM or SIGINT,\n"
      "then answer what is in flight, commit everything submitted and exit 0. With at least one\n"
@@ -213,7 +242,22 @@ static const struct cli_cmd commands[] = {
      "                         port 0 picks a free one)\n"
      "  --threads N            HTTP worker threads (default 4)\n"
      "  --max-body BYTES       largest request body, also after gzip inflation\n"
-     "                         (default 16777216)\n" STORE_HELP},
+     "                         (default 16777216)\n"
+     "  --queue-max N          events accepted and not yet written (default 100000); past it\n"
+     "                         a request gets 429 with Retry-After\n"
+     "  --key FILE             sign checkpoints with this signer key (agentrail keygen; kept\n"
+     "                         outside the store's directory): when the log has grown, every\n"
+     "                         --checkpoint-interval seconds or --checkpoint-every events, and\n"
+     "                         at shutdown. Without it nothing is signed.\n"
+     "  --checkpoint-every N   also sign as soon as N events arrived since the last checkpoint\n"
+     "                         (default 0: by time only)\n"
+     "  --checkpoint-interval S\n"
+     "                         seconds between checkpoints while the log grows (1 to 3600,\n"
+     "                         default 1)\n"
+     "  --witness DIR          also write each new checkpoint into DIR (outside the store's\n"
+     "                         directory) as checkpoint.<size>.note and latest; repeatable\n"
+     "  --witness-url URL      also POST each new checkpoint (text/plain) to URL, retried with\n"
+     "                         back-off from a background queue; repeatable\n" STORE_HELP},
     {"demo", cmd_demo, "record a small example pipeline and show its trail",
      "agentrail demo [--store URI]\n"
      "\n"

@@ -412,6 +412,8 @@ int atr__edge_append(atr__tree_edge *e, const atr_hash *leaf)
 		d->width = ATR_TILE_WIDTH;
 		d->hashes = NULL; /* set by take: done_hashes may move */
 		hash_up(copy, TILE_HEIGHT, &h);
+		if (level == 0)
+			e->last_block = h;
 		st->width[level] = 0;
 	}
 	st->size = size;

@@ -47,6 +47,17 @@ const char *atr_verify_status_name(atr_verify_status s)
 
 /* ---------------------------------------------------------------- checker */
 
+/* One signed checkpoint to hold the records to (stored with the log, or an anchor). */
+struct cpent {
+	uint64_t size;
+	atr_hash root;
+	int anchor;  /* 1: the caller's; 0: stored with the log or export */
+	int trusted; /* its signature verified with a trusted key */
+	int state;   /* CP_PENDING until the records reach its size */
+};
+
+enum { CP_PENDING, CP_HOLDS, CP_DIFFERS };
+
 struct checker {
 	atr_finding_fn fn;
 	void *ctx;
@@ -55,47 +66,73 @@ struct checker {
 	uint64_t next; /* the seq the next record should carry */
 	int tampered;
 	int truncated;
+	int forked;
+	int has_last_bad;
+	uint64_t last_bad; /* the highest seq a finding named */
+	const atr_verify_opts *opts;
+	/* Checkpoints sorted by size; 'icp' is the first the records have not reached. */
+	struct cpent *cps;
+	size_t ncp, icp, cp_cap;
 	/* Export only: seqs skipped over, missing unless they turn up later. */
 	uint64_t pending[MAX_PENDING];
 	size_t npending;
 };
 
-static void report(struct checker *c, atr_finding_kind kind, int has_seq, uint64_t seq,
-                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void report_range(struct checker *c, atr_finding_kind kind, int has_seq, uint64_t seq,
+                         uint64_t seq_last, uint64_t size, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 
-static void report(struct checker *c, atr_finding_kind kind, int has_seq, uint64_t seq,
-                   const char *fmt, ...)
+static void report_range(struct checker *c, atr_finding_kind kind, int has_seq, uint64_t seq,
+                         uint64_t seq_last, uint64_t size, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
-	atr_finding f = {kind, has_seq, seq, msg};
+	atr_finding f = {kind, has_seq, seq, msg, has_seq ? seq_last : 0, size};
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	c->res->findings++;
-	if (kind == ATR_FINDING_PAYLOAD_ERASED) {
+	switch (kind) {
+	case ATR_FINDING_PAYLOAD_ERASED:
 		c->res->erased++;
-	} else if (kind == ATR_FINDING_TRUNCATED) {
+		break;
+	case ATR_FINDING_TRUNCATED:
 		c->truncated = 1;
-	} else {
+		break;
+	case ATR_FINDING_FORK:
+		c->forked = 1;
+		break;
+	case ATR_FINDING_UNANCHORED:
+		break;
+	default:
 		c->tampered = 1;
 		if (has_seq && !c->res->has_bad_seq) {
 			c->res->has_bad_seq = 1;
 			c->res->first_bad_seq = seq;
+		}
+		if (has_seq && (!c->has_last_bad || seq_last > c->last_bad)) {
+			c->has_last_bad = 1;
+			c->last_bad = seq_last;
 		}
 	}
 	if (c->fn)
 		c->fn(c->ctx, &f);
 }
 
-static int checker_init(struct checker *c, atr_finding_fn fn, void *ctx, atr_verify_result *out)
+#define report(c, kind, has_seq, seq, ...) report_range(c, kind, has_seq, seq, seq, 0, __VA_ARGS__)
+
+static int checker_init(struct checker *c, const atr_verify_opts *opts, atr_finding_fn fn,
+                        void *ctx, atr_verify_result *out)
 {
+	static const atr_verify_opts none = {0};
+
 	memset(out, 0, sizeof(*out));
 	memset(c, 0, sizeof(*c));
 	c->fn = fn;
 	c->ctx = ctx;
 	c->res = out;
+	c->opts = opts ? opts : &none;
 	c->edge = malloc(sizeof(*c->edge));
 	if (!c->edge)
 		return atr__err(ATR_ENOMEM, "out of memory");
@@ -109,6 +146,201 @@ static void checker_release(struct checker *c)
 		atr__edge_release(c->edge);
 		free(c->edge);
 	}
+	free(c->cps);
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+/* The trusted key named 'origin', or NULL. */
+static const atr_verifier *key_for(const struct checker *c, const char *origin)
+{
+	for (size_t i = 0; i < c->opts->nkeys; i++)
+		if (strcmp(atr_verifier_name(c->opts->keys[i]), origin) == 0)
+			return c->opts->keys[i];
+	return NULL;
+}
+
+/*
+ * Take one signed checkpoint: check its signature when keys are given (a bad
+ * one is a finding and the checkpoint is not used) and queue it for the
+ * root check. A malformed stored note is a finding; a malformed anchor is
+ * the caller's error.
+ */
+static int add_checkpoint(struct checker *c, const char *note, size_t len, int anchor)
+{
+	const char *what = anchor ? "anchor checkpoint" : "stored checkpoint";
+	const atr_verifier *key;
+	atr_checkpoint cp;
+	struct cpent *e;
+	int rc;
+
+	if ((rc = atr_checkpoint_parse(note, len, &cp)) < 0) {
+		if (anchor)
+			return atr__err_prefix(rc, "%s", what);
+		report(c, ATR_FINDING_MALFORMED, 0, 0, "a %s is malformed: %s", what, atr_errmsg());
+		return 0;
+	}
+	c->res->checkpoints++;
+	if (c->opts->nkeys) {
+		if (!(key = key_for(c, cp.origin))) {
+			report_range(c, ATR_FINDING_BAD_SIGNATURE, 0, 0, 0, cp.size,
+			             "the %s of size %llu is of origin '%s', which no trusted key names",
+			             what, (unsigned long long)cp.size, cp.origin);
+			return 0;
+		}
+		if ((rc = atr_checkpoint_open(note, len, key, &cp)) < 0) {
+			if (rc != ATR_ETAMPER && rc != ATR_ENOTFOUND)
+				return rc;
+			report_range(c, ATR_FINDING_BAD_SIGNATURE, 0, 0, 0, cp.size, "%s: %s", what,
+			             atr_errmsg());
+			return 0;
+		}
+	}
+	if (c->ncp == c->cp_cap) {
+		size_t cap = c->cp_cap ? 2 * c->cp_cap : 64;
+		struct cpent *n = realloc(c->cps, cap * sizeof(*n));
+
+		if (!n)
+			return atr__err(ATR_ENOMEM, "out of memory");
+		c->cps = n;
+		c->cp_cap = cap;
+	}
+	e = &c->cps[c->ncp++];
+	e->size = cp.size;
+	e->root = cp.root;
+	e->anchor = anchor;
+	e->trusted = c->opts->nkeys > 0;
+	e->state = CP_PENDING;
+	return 0;
+}
+
+static int cp_cmp(const void *a, const void *b)
+{
+	const struct cpent *x = a, *y = b;
+
+	return x->size < y->size ? -1 : x->size > y->size;
+}
+
+/* Queue the caller's anchors, sort everything by size, and check those of size 0. */
+static int checkpoints_ready(struct checker *c)
+{
+	int rc;
+
+	for (size_t i = 0; i < c->opts->nanchors; i++)
+		if ((rc = add_checkpoint(c, c->opts->anchors[i], strlen(c->opts->anchors[i]), 1)) < 0)
+			return rc;
+	if (c->ncp)
+		qsort(c->cps, c->ncp, sizeof(*c->cps), cp_cmp);
+	return 0;
+}
+
+/* The records now number c->next: check every checkpoint of that size. */
+static void reach_checkpoints(struct checker *c)
+{
+	atr_hash root;
+	int have = 0;
+
+	while (c->icp < c->ncp && c->cps[c->icp].size <= c->next) {
+		struct cpent *e = &c->cps[c->icp++];
+
+		if (e->size < c->next)
+			continue; /* only when records were placed out of order */
+		if (!have) {
+			atr__edge_root(c->edge, &root);
+			have = 1;
+		}
+		e->state = memcmp(root.b, e->root.b, 32) ? CP_DIFFERS : CP_HOLDS;
+	}
+}
+
+static inline void at_size(struct checker *c)
+{
+	if (c->icp < c->ncp && c->cps[c->icp].size <= c->next)
+		reach_checkpoints(c);
+}
+
+/*
+ * After the last record ('size' of them): what the checkpoints say. A
+ * checkpoint that does not hold while a later (or equal) trusted one does
+ * is a fork; one that does not hold with none after is tampering, located
+ * between the last checkpoint that holds and its size; one beyond the end
+ * is truncation.
+ */
+static void judge_checkpoints(struct checker *c, uint64_t size)
+{
+	const struct cpent *beyond = NULL, *differs = NULL;
+	uint64_t anchored = 0, held_below = 0;
+	char a[65], b[65];
+
+	for (size_t i = 0; i < c->ncp; i++) {
+		const struct cpent *e = &c->cps[i];
+
+		if (e->size > size) {
+			beyond = e;
+			continue;
+		}
+		if (e->state == CP_HOLDS && e->trusted && e->size > anchored)
+			anchored = e->size;
+		if (e->state != CP_DIFFERS)
+			continue;
+		for (size_t k = 0; k < c->ncp; k++) {
+			const struct cpent *o = &c->cps[k];
+
+			if (o->state == CP_HOLDS && o->size >= e->size && (o->trusted || !e->trusted)) {
+				atr_hash_hex(&e->root, a);
+				atr_hash_hex(&o->root, b);
+				report_range(c, ATR_FINDING_FORK, 0, 0, 0, e->size,
+				             "fork: the %s checkpoint of size %llu says root %s, but the "
+				             "log holds another history there, vouched for by the "
+				             "checkpoint of size %llu (root %s)",
+				             e->anchor ? "anchor" : "stored", (unsigned long long)e->size,
+				             a, (unsigned long long)o->size, b);
+				e = NULL;
+				break;
+			}
+		}
+		if (e && !differs)
+			differs = e;
+	}
+	/* Same size, different roots, both held to the same key: a fork even with no records. */
+	for (size_t i = 0; i + 1 < c->ncp; i++) {
+		const struct cpent *x = &c->cps[i], *y = &c->cps[i + 1];
+
+		if (x->size == y->size && memcmp(x->root.b, y->root.b, 32) != 0 && !c->forked) {
+			atr_hash_hex(&x->root, a);
+			atr_hash_hex(&y->root, b);
+			report_range(c, ATR_FINDING_FORK, 0, 0, 0, x->size,
+			             "fork: two signed checkpoints of size %llu have different roots "
+			             "(%s and %s)",
+			             (unsigned long long)x->size, a, b);
+		}
+	}
+	if (differs && !c->tampered) {
+		for (size_t i = 0; i < c->ncp && c->cps[i].size < differs->size; i++)
+			if (c->cps[i].state == CP_HOLDS)
+				held_below = c->cps[i].size;
+		atr_hash_hex(&differs->root, a);
+		report_range(c, ATR_FINDING_CHECKPOINT_MISMATCH, 1, held_below, differs->size - 1,
+		             differs->size,
+		             "records %llu to %llu were changed after the checkpoint of size %llu was "
+		             "signed (it says root %s; the records hash otherwise, and the "
+		             "checkpoint of size %llu still holds)",
+		             (unsigned long long)held_below, (unsigned long long)differs->size - 1,
+		             (unsigned long long)differs->size, a, (unsigned long long)held_below);
+	}
+	if (beyond)
+		report_range(c, ATR_FINDING_TRUNCATED, 1, size, beyond->size - 1, beyond->size,
+		             "the log has %llu records but a signed checkpoint vouches for %llu: "
+		             "records %llu to %llu are gone",
+		             (unsigned long long)size, (unsigned long long)beyond->size,
+		             (unsigned long long)size, (unsigned long long)beyond->size - 1);
+	c->res->anchored_size = anchored;
+	/* Unless a finding already names where the log went wrong. */
+	if (c->opts->nkeys && anchored < size && !c->has_last_bad && !c->forked && !c->truncated)
+		report_range(c, ATR_FINDING_UNANCHORED, 1, anchored, size - 1, 0,
+		             "records %llu to %llu are not covered by a checkpoint signed with a "
+		             "trusted key",
+		             (unsigned long long)anchored, (unsigned long long)size - 1);
 }
 
 /*
@@ -137,6 +369,8 @@ static int note_missing(struct checker *c, uint64_t upto,
 		if (rc < 0)
 			return rc;
 		atr__edge_clear_pending(c->edge);
+		c->next = s + 1;
+		at_size(c);
 	}
 	c->next = upto;
 	return 0;
@@ -190,6 +424,7 @@ static int place_record(struct checker *c, uint64_t pos, const struct hashed *h,
 		return rc;
 	atr__edge_clear_pending(c->edge);
 	c->next = pos + 1;
+	at_size(c);
 
 	if (!h->seq_ok)
 		report(c, ATR_FINDING_MALFORMED, 1, pos, "record %llu has no valid 'seq'", p);
@@ -237,42 +472,83 @@ static void check_root(struct checker *c, uint64_t size, const atr_hash *want)
 	}
 }
 
-static void checker_finish(struct checker *c)
+static void checker_finish(struct checker *c, uint64_t size)
 {
+	judge_checkpoints(c, size);
 	if (c->tampered)
 		c->res->status = ATR_VERIFY_TAMPERED;
+	else if (c->forked)
+		c->res->status = ATR_VERIFY_FORKED;
 	else if (c->truncated)
 		c->res->status = ATR_VERIFY_TRUNCATED;
+	else if (c->opts->nkeys && c->res->anchored_size == size &&
+	         (size > 0 || c->res->checkpoints > 0))
+		c->res->status = ATR_VERIFY_OK;
 	else
 		c->res->status = ATR_VERIFY_UNANCHORED;
 }
 
 /* ---------------------------------------------------------------- store */
 
-/* Level-0 tile window: the stored leaf hashes, read 256 at a time. */
+/* A window on one level of stored tiles, read 256 hashes at a time. */
 struct leaves {
 	atr_store *st;
+	unsigned level;
 	uint64_t index; /* tile index held, or UINT64_MAX */
 	unsigned width;
 	atr_hash h[ATR_TILE_WIDTH];
 };
 
-static int stored_leaf(void *ctx, uint64_t seq, atr_hash *out)
+static void window_init(struct leaves *w, atr_store *st, unsigned level)
 {
-	struct leaves *l = ctx;
-	uint64_t idx = seq / ATR_TILE_WIDTH;
+	w->st = st;
+	w->level = level;
+	w->index = UINT64_MAX;
+	w->width = 0;
+}
+
+/* Stored node 'i' of the window's level (leaf 'i' at level 0). */
+static int stored_node(struct leaves *l, uint64_t i, atr_hash *out)
+{
+	uint64_t idx = i / ATR_TILE_WIDTH;
 	int rc;
 
 	if (l->index != idx) {
 		l->index = UINT64_MAX;
-		if ((rc = l->st->get_tile(l->st, 0, idx, l->h, &l->width)) < 0)
+		if ((rc = l->st->get_tile(l->st, l->level, idx, l->h, &l->width)) < 0)
 			return rc;
 		l->index = idx;
 	}
-	if (seq % ATR_TILE_WIDTH >= l->width)
-		return atr__err(ATR_ETAMPER, "the tree has no leaf %llu", (unsigned long long)seq);
-	*out = l->h[seq % ATR_TILE_WIDTH];
+	if (i % ATR_TILE_WIDTH >= l->width)
+		return atr__err(ATR_ETAMPER, "the tree has no node %llu at level %u",
+		                (unsigned long long)i, l->level);
+	*out = l->h[i % ATR_TILE_WIDTH];
 	return 0;
+}
+
+static int stored_leaf(void *ctx, uint64_t seq, atr_hash *out)
+{
+	return stored_node(ctx, seq, out);
+}
+
+/*
+ * The records now fill a block of 256: compare the hash the records give it
+ * with the tree's stored one, which catches a record changed together with
+ * its leaf hash (and names its block) unless a finding there explains it.
+ */
+static void check_block(struct checker *c, struct leaves *blocks)
+{
+	uint64_t block = c->next / ATR_TILE_WIDTH - 1, first = block * ATR_TILE_WIDTH;
+	atr_hash stored;
+	int rc = stored_node(blocks, block, &stored);
+
+	if (c->has_last_bad && c->last_bad >= first)
+		return;
+	if (rc < 0 || memcmp(stored.b, c->edge->last_block.b, 32) != 0)
+		report_range(c, ATR_FINDING_TREE_MISMATCH, 1, first, first + ATR_TILE_WIDTH - 1, 0,
+		             "records %llu to %llu do not hash to the tree's node over them: one of "
+		             "them was changed and its leaf hash rewritten",
+		             (unsigned long long)first, (unsigned long long)first + ATR_TILE_WIDTH - 1);
 }
 
 /*
@@ -355,7 +631,8 @@ static void *chunk_hash(void *arg)
 }
 
 /* Place a hashed chunk's records in order against the stored tree. */
-static int chunk_place(struct checker *c, struct chunk *k, struct leaves *lv)
+static int chunk_place(struct checker *c, struct chunk *k, struct leaves *lv,
+                       struct leaves *blocks)
 {
 	int rc;
 
@@ -365,19 +642,54 @@ static int chunk_place(struct checker *c, struct chunk *k, struct leaves *lv)
 
 		if (seq > c->next && (rc = note_missing(c, seq, stored_leaf, lv)) < 0)
 			return rc;
-		if (stored_leaf(lv, seq, &leaf) < 0) {
+		int have = stored_leaf(lv, seq, &leaf) == 0;
+
+		if (!have)
 			report(c, ATR_FINDING_TREE_MISMATCH, 1, seq,
 			       "the tree has no leaf for record %llu", (unsigned long long)seq);
-			leaf = (atr_hash){{0}};
-		}
-		rc = place_record(c, seq, &k->h[i], &leaf, k->row[i].rlen + k->row[i].dlen);
+		rc = place_record(c, seq, &k->h[i], have ? &leaf : NULL,
+		                  k->row[i].rlen + k->row[i].dlen);
 		if (rc < 0)
 			return rc;
+		if (c->next % ATR_TILE_WIDTH == 0)
+			check_block(c, blocks);
 	}
 	return 0;
 }
 
-int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_verify_result *out)
+/*
+ * Records at or past the tree's size exist only if someone put them there:
+ * the store writes records and the size in one transaction.
+ */
+static int check_beyond(struct checker *c, atr_store *st, uint64_t size)
+{
+	atr_store_cursor *cur;
+	atr_store_row row;
+	atr_query q = {0};
+	int rc;
+
+	q.seq_from = size;
+	q.limit = 1;
+	if ((rc = st->query_open(st, &q, &cur)) < 0)
+		return rc;
+	rc = st->query_next(cur, &row);
+	if (rc > 0)
+		report(c, ATR_FINDING_MALFORMED, 1, row.seq,
+		       "record %llu lies beyond the tree's %llu records: it was inserted outside "
+		       "the log",
+		       (unsigned long long)row.seq, (unsigned long long)size);
+	st->query_close(cur);
+	return rc < 0 ? rc : 0;
+}
+
+static int stored_checkpoint(void *ctx, uint64_t size, const char *note, size_t len)
+{
+	(void)size;
+	return add_checkpoint(ctx, note, len, 0);
+}
+
+int atr_log_verify(atr_log *log, const atr_verify_opts *opts, atr_finding_fn fn, void *ctx,
+                   atr_verify_result *out)
 {
 	struct leaves *lv = NULL;
 	struct chunk *a = NULL, *b = NULL, *t;
@@ -386,22 +698,33 @@ int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_verify_result
 	struct checker c;
 	atr_hash tree_root;
 	uint64_t size;
-	int rc, n;
+	int rc, n, no_root = 0;
 
-	if ((rc = checker_init(&c, fn, ctx, out)) < 0)
+	if ((rc = checker_init(&c, opts, fn, ctx, out)) < 0)
 		return rc;
-	if ((rc = log->st->size(log->st, &size)) < 0 ||
-	    (rc = atr_log_root(log, size, &tree_root)) < 0)
+	if ((rc = log->st->size(log->st, &size)) < 0)
 		goto done;
-	lv = malloc(sizeof(*lv));
+	/* A tree that cannot give its root is damaged: a finding, and every record still checked. */
+	if ((rc = atr_log_root(log, size, &tree_root)) < 0) {
+		if (rc != ATR_ETAMPER && rc != ATR_ENOTFOUND)
+			goto done;
+		report(&c, ATR_FINDING_TREE_MISMATCH, 0, 0, "the stored tree cannot give its root: %s",
+		       atr_errmsg());
+		no_root = 1;
+	}
+	if ((rc = log->st->each_checkpoint(log->st, stored_checkpoint, &c)) < 0 ||
+	    (rc = checkpoints_ready(&c)) < 0)
+		goto done;
+	at_size(&c);
+	lv = malloc(2 * sizeof(*lv));
 	a = calloc(1, sizeof(*a));
 	b = calloc(1, sizeof(*b));
 	if (!lv || !a || !b) {
 		rc = atr__err(ATR_ENOMEM, "out of memory");
 		goto done;
 	}
-	lv->st = log->st;
-	lv->index = UINT64_MAX;
+	window_init(&lv[0], log->st, 0);
+	window_init(&lv[1], log->st, 1);
 	q.seq_to = size;
 	if (size == 0)
 		goto finish;
@@ -418,17 +741,24 @@ int atr_log_verify(atr_log *log, atr_finding_fn fn, void *ctx, atr_verify_result
 			pthread_join(th, NULL);
 		else
 			chunk_hash(a);
-		if ((rc = chunk_place(&c, a, lv)) < 0)
+		if ((rc = chunk_place(&c, a, &lv[0], &lv[1])) < 0)
 			goto done;
 		t = a;
 		a = b;
 		b = t;
 	}
-	if ((rc = n) < 0 || (rc = note_missing(&c, size, stored_leaf, lv)) < 0)
+	if ((rc = n) < 0 || (rc = note_missing(&c, size, stored_leaf, &lv[0])) < 0)
 		goto done;
 finish:
-	check_root(&c, size, &tree_root);
-	checker_finish(&c);
+	if ((rc = check_beyond(&c, log->st, size)) < 0)
+		goto done;
+	if (!no_root) {
+		check_root(&c, size, &tree_root);
+	} else {
+		atr__edge_root(c.edge, &out->root);
+		out->size = size;
+	}
+	checker_finish(&c, size);
 	rc = 0;
 done:
 	if (cur)
@@ -448,8 +778,38 @@ done:
 
 /* ---------------------------------------------------------------- export */
 
+struct export_ctx {
+	FILE *out;
+	uint64_t size;
+};
+
+/* One {"checkpoint":"<note>"} line for each stored checkpoint within the export. */
+static int export_checkpoint(void *ctx, uint64_t size, const char *note, size_t len)
+{
+	struct export_ctx *x = ctx;
+
+	if (size > x->size)
+		return 0;
+	fputs("{\"checkpoint\":\"", x->out);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)note[i];
+
+		if (ch == '\n')
+			fputs("\\n", x->out);
+		else if (ch == '"' || ch == '\\')
+			fprintf(x->out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(x->out, "\\u%04x", ch);
+		else
+			fputc(ch, x->out);
+	}
+	fputs("\"}\n", x->out);
+	return 0;
+}
+
 int atr_log_export(atr_log *log, FILE *out, uint64_t *records)
 {
+	struct export_ctx xp;
 	struct leaves *lv = NULL;
 	atr_store_cursor *cur = NULL;
 	atr_query q = {0};
@@ -466,8 +826,11 @@ int atr_log_export(atr_log *log, FILE *out, uint64_t *records)
 	lv = malloc(sizeof(*lv));
 	if (!lv)
 		return atr__err(ATR_ENOMEM, "out of memory");
-	lv->st = log->st;
-	lv->index = UINT64_MAX;
+	window_init(lv, log->st, 0);
+	xp.out = out;
+	xp.size = size;
+	if ((rc = log->st->each_checkpoint(log->st, export_checkpoint, &xp)) < 0)
+		goto done;
 	q.seq_to = size;
 	if (size && (rc = log->st->query_open(log->st, &q, &cur)) < 0)
 		goto done;
@@ -568,6 +931,7 @@ static int check_line(struct checker *c, const char *line, size_t len, uint64_t 
 				if ((rc = atr__edge_append(c->edge, &(atr_hash){{0}})) < 0)
 					return rc;
 				atr__edge_clear_pending(c->edge);
+				at_size(c);
 			}
 		} else if (seq > c->next) {
 			if ((rc = note_missing(c, seq, NULL, NULL)) < 0)
@@ -606,7 +970,25 @@ static void report_pending(struct checker *c)
 	c->npending = 0;
 }
 
-int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx, atr_verify_result *out)
+/* A {"checkpoint":"<note>"} line, before any record. */
+static int export_checkpoint_line(struct checker *c, const char *line, size_t len,
+                                  uint64_t lineno)
+{
+	json_t *j = json_loadb(line, len, 0, NULL);
+	json_t *v = json_object_get(j, "checkpoint");
+	int rc = 0;
+
+	if (!json_is_string(v) || json_object_size(j) != 1)
+		report(c, ATR_FINDING_MALFORMED, 0, 0, "line %llu: malformed checkpoint line",
+		       (unsigned long long)lineno);
+	else
+		rc = add_checkpoint(c, json_string_value(v), json_string_length(v), 0);
+	json_decref(j);
+	return rc;
+}
+
+int atr_export_verify(const char *path, const atr_verify_opts *opts, atr_finding_fn fn, void *ctx,
+                      atr_verify_result *out)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	struct checker c;
@@ -615,9 +997,9 @@ int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx, atr_verify
 	ssize_t len;
 	uint64_t lineno = 0, head_size = 0;
 	atr_hash head_root;
-	int rc, have_head = 0;
+	int rc, have_head = 0, records_started = 0;
 
-	if ((rc = checker_init(&c, fn, ctx, out)) < 0) {
+	if ((rc = checker_init(&c, opts, fn, ctx, out)) < 0) {
 		if (f && f != stdin)
 			fclose(f);
 		return rc;
@@ -648,8 +1030,28 @@ int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx, atr_verify
 			have_head = 1;
 			continue;
 		}
+		if (!strncmp(line, "{\"checkpoint\"", 13)) {
+			if (records_started)
+				report(&c, ATR_FINDING_MALFORMED, 0, 0,
+				       "line %llu: a checkpoint line after the records",
+				       (unsigned long long)lineno);
+			else if ((rc = export_checkpoint_line(&c, line, (size_t)len, lineno)) < 0)
+				goto done;
+			continue;
+		}
+		if (!records_started) {
+			records_started = 1;
+			if ((rc = checkpoints_ready(&c)) < 0)
+				goto done;
+			at_size(&c);
+		}
 		if ((rc = check_line(&c, line, (size_t)len, lineno)) < 0)
 			goto done;
+	}
+	if (!records_started) {
+		if ((rc = checkpoints_ready(&c)) < 0)
+			goto done;
+		at_size(&c);
 	}
 	if (ferror(f)) {
 		rc = atr__err(ATR_EIO, "cannot read '%s': %s", path, strerror(errno));
@@ -671,7 +1073,7 @@ int atr_export_verify(const char *path, atr_finding_fn fn, void *ctx, atr_verify
 			       (unsigned long long)c.next, (unsigned long long)head_size);
 		check_root(&c, head_size, &head_root);
 	}
-	checker_finish(&c);
+	checker_finish(&c, c.next);
 	rc = 0;
 done:
 	free(line);

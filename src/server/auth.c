@@ -2,7 +2,8 @@
  * Bearer tokens on every route (DESIGN.md section 5). The live tokens are
  * derived from the log's token_change events, reloaded at most once a
  * second, so a token created or revoked with `agentrail token` while the
- * server runs takes effect within a second.
+ * server runs takes effect within a second. A reader's request is marked
+ * for masking here; srv_reply() applies it.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +40,12 @@ int srv_auth_init(struct srv_auth *a, atr_log *log)
 	pthread_mutex_init(&a->mu, NULL);
 	if (atr_token_list(log, &a->list, &a->n) != 0)
 		return -1;
+	/* NULL config: every built-in detector, and a random salt for this run's markers. */
+	if (atr_redactor_new(&a->redactor, NULL) != 0) {
+		atr_free(a->list);
+		a->list = NULL;
+		return -1;
+	}
 	a->loaded_us = now_us();
 	a->required = live(a->list, a->n) > 0;
 	return 0;
@@ -47,6 +54,7 @@ int srv_auth_init(struct srv_auth *a, atr_log *log)
 void srv_auth_release(struct srv_auth *a)
 {
 	atr_free(a->list);
+	atr_redactor_free(a->redactor);
 	pthread_mutex_destroy(&a->mu);
 }
 
@@ -113,5 +121,7 @@ int srv_auth_check(struct srv_req *req, struct srv_auth *a, unsigned roles, cons
 		srv_reply_error(req, SRV_EFORBIDDEN, msg, NULL);
 		return -1;
 	}
+	if (role == ATR_ROLE_READER)
+		req->mask = a->redactor;
 	return 0;
 }

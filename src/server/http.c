@@ -38,6 +38,7 @@ static const struct {
     {SRV_ETOOMANY, 413, "too_many_events"},
     {SRV_EUNAUTH, 401, "unauthorized"},
     {SRV_EFORBIDDEN, 403, "forbidden"},
+    {SRV_EQUEUEFULL, 429, "queue_full"},
 };
 
 unsigned srv_http_status(int code)
@@ -177,17 +178,38 @@ int srv_json_hash(struct util_buf *b, const atr_hash *h)
 void srv_reply(struct srv_req *req, unsigned status, const char *content_type, const char *body,
                size_t len, const char *hname, const char *hvalue)
 {
+	static const char unmasked[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot "
+	                               "mask secrets in the answer\"}}\n";
 	struct MHD_Response *resp;
+	char *masked = NULL, nmasked[24] = "";
 
 	if (req->answered)
 		return;
+	/* A reader's JSON answers: secrets masked, and never the stored bytes if that fails. */
+	if (req->mask && strncmp(content_type, "application/json", 16) == 0) {
+		size_t mlen = 0, count = 0;
+
+		if (atr_redact_json(req->mask, body, len, &masked, &mlen, &count) == 0) {
+			body = masked;
+			len = mlen;
+			snprintf(nmasked, sizeof(nmasked), "%zu", count);
+		} else {
+			body = unmasked;
+			len = sizeof(unmasked) - 1;
+			status = 500;
+		}
+	}
 	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	atr_free(masked);
 	if (!resp)
 		return; /* MHD closes the connection: the client sees no answer, nothing acked */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	if (nmasked[0])
+		MHD_add_response_header(resp, "X-Agentrail-Redactions", nmasked);
 	if (hname)
 		MHD_add_response_header(resp, hname, hvalue);
-	if (status == 503)
+	/* Both mean "not now": a full ingest queue (429), stopping or a locked store (503). */
+	if (status == 429 || status == 503)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);

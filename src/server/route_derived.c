@@ -1,8 +1,10 @@
 /*
  * Answers derived from the log: a job's state, its decisions and the
  * approval queue (the library's jobs.h), a session's or trace's events as
- * a tree by parent_event_id, a workflow run's timeline with cursors and
- * the policy audit trail. Every answer is bounded in events and bytes.
+ * a tree by parent_event_id, a workflow run's timeline and the policy
+ * audit trail. Every list is paged with 'limit' and an opaque cursor (the
+ * seq where the next page starts, as for /api/v1/events), and every answer
+ * is bounded in events and bytes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,44 +17,141 @@
 
 /* ------------------------------------------------------- helpers */
 
-/* Events and bytes in one trail, trace or policy audit answer. */
-#define DER_MAX_EVENTS       10000u
-#define DER_MAX_BYTES        ((size_t)64 << 20)
+/* Events per page of a derived list (trail, trace, policy audit, decisions, approvals). */
+#define DER_MAX_LIMIT        10000u
+#define DER_MAX_BYTES        ((size_t)64 << 20) /* records in one page, about */
 #define DER_TIMELINE_DEFAULT 200u
+
+/* One page asked for: 'from' is 0 without a cursor. */
+struct page {
+	uint64_t limit;
+	uint64_t from;
+	int cursor; /* a cursor was given: an empty page is no 404 */
+};
+
+/* Read 'limit' (1 to 'max', default 'def') and 'cursor'; -1 with 400 answered. */
+static int page_args(struct srv_req *req, uint64_t def, uint64_t max, struct page *pg)
+{
+	const char *v = srv_arg_str(req, "limit"), *c = srv_arg_str(req, "cursor");
+	char msg[200];
+
+	pg->limit = def;
+	pg->from = 0;
+	pg->cursor = c != NULL;
+	if (v && (util_parse_u64(v, &pg->limit) != 0 || pg->limit == 0 || pg->limit > max)) {
+		snprintf(msg, sizeof(msg), "parameter 'limit' must be 1 to %llu, got '%.64s'",
+		         (unsigned long long)max, v);
+		srv_reply_error(req, SRV_EBADREQ, msg, "limit");
+		return -1;
+	}
+	if (c && srv_cursor_decode(c, &pg->from) != 0) {
+		srv_reply_error(req, SRV_EBADREQ,
+		                "parameter 'cursor' is not a cursor this server made", "cursor");
+		return -1;
+	}
+	return 0;
+}
+
+/* The closing member of a paged answer: ',"next_cursor":…}' (next 0: the last page). */
+static void next_cursor(uint64_t next, char out[48])
+{
+	char c[20];
+
+	if (!next) {
+		snprintf(out, 48, ",\"next_cursor\":null}");
+		return;
+	}
+	srv_cursor_encode(next, c);
+	snprintf(out, 48, ",\"next_cursor\":\"%s\"}", c);
+}
+
+/* Percent-encode 's' for a path segment or a query value. */
+static int url_encode(struct util_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			if (util_buf_add(b, s, 1))
+				return -1;
+		} else {
+			char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+
+			if (util_buf_add(b, esc, 3))
+				return -1;
+		}
+	}
+	return 0;
+}
 
 /* ------------------------------------------------------- jobs */
 
+/*
+ * The job's state, plus "links" to where its capped lists go on in full:
+ * the paged decisions and the job's approval requests.
+ */
 void srv_h_job(struct srv_req *req)
 {
 	static const char *const allowed[] = {NULL};
+	const char *id = req->captures[0];
 	char *json = NULL;
+	struct util_buf b;
 	atr_log *log;
+	size_t end;
 	int rc;
 
 	if (srv_only_args(req, allowed) || !(log = srv_reader(req)))
 		return;
-	rc = atr_job_json(log, req->captures[0], &json);
-	srv_reply_wrapped(req, rc, "job_id", "", json, "");
+	rc = atr_job_json(log, id, &json);
+	if (rc != 0) {
+		srv_reply_wrapped(req, rc, "job_id", "", json, "");
+		return;
+	}
+	end = strlen(json);
+	while (end > 0 && json[end - 1] != '}')
+		end--;
+	util_buf_init(&b);
+	if (end < 2 || util_buf_add(&b, json, end - 1) ||
+	    util_buf_adds(&b, ",\"links\":{\"decisions\":\"/api/v1/jobs/") || url_encode(&b, id) ||
+	    util_buf_adds(&b, "/decisions\",\"approvals\":") ||
+	    util_buf_adds(&b, "\"/api/v1/events?type=approval_request&job_id=") ||
+	    url_encode(&b, id) || util_buf_adds(&b, "\"}}")) {
+		atr_free(json);
+		srv_reply_oom(req, &b);
+		return;
+	}
+	atr_free(json);
+	srv_reply_json(req, 200, &b);
+	util_buf_release(&b);
 }
 
 void srv_h_job_decisions(struct srv_req *req)
 {
-	static const char *const allowed[] = {NULL};
-	char *json = NULL;
+	static const char *const allowed[] = {"limit", "cursor", NULL};
+	struct page pg;
+	uint64_t next = 0;
+	char *json = NULL, post[48];
 	atr_log *log;
 	int rc;
 
-	if (srv_only_args(req, allowed) || !(log = srv_reader(req)))
+	if (srv_only_args(req, allowed) || page_args(req, DER_MAX_LIMIT, DER_MAX_LIMIT, &pg) ||
+	    !(log = srv_reader(req)))
 		return;
-	rc = atr_job_decisions_json(log, req->captures[0], &json);
-	srv_reply_wrapped(req, rc, "job_id", "{\"decisions\":", json, "}");
+	rc = atr_job_decisions_page(log, req->captures[0], pg.from, pg.limit, &json, &next);
+	next_cursor(next, post);
+	srv_reply_wrapped(req, rc, "job_id", "{\"decisions\":", json, post);
 }
 
 void srv_h_approvals(struct srv_req *req)
 {
-	static const char *const allowed[] = {"include_resolved", NULL};
+	static const char *const allowed[] = {"include_resolved", "limit", "cursor", NULL};
 	const char *v;
-	char *json = NULL;
+	char *json = NULL, post[48];
+	struct page pg;
+	uint64_t next = 0;
 	int all = 0, rc;
 	atr_log *log;
 
@@ -69,10 +168,11 @@ void srv_h_approvals(struct srv_req *req)
 		srv_reply_error(req, SRV_EBADREQ, msg, "include_resolved");
 		return;
 	}
-	if (!(log = srv_reader(req)))
+	if (page_args(req, DER_MAX_LIMIT, DER_MAX_LIMIT, &pg) || !(log = srv_reader(req)))
 		return;
-	rc = atr_approvals_query(srv_approvals(req->srv), log, all, &json);
-	srv_reply_wrapped(req, rc, NULL, "{\"approvals\":", json, "}");
+	rc = atr_approvals_page(srv_approvals(req->srv), log, all, pg.from, pg.limit, &json, &next);
+	next_cursor(next, post);
+	srv_reply_wrapped(req, rc, NULL, "{\"approvals\":", json, post);
 }
 
 /* ------------------------------------------------------- trails */
@@ -108,25 +208,30 @@ static char *dup_or_null(const char *s)
 }
 
 /*
- * Read the events of 'q' into 't'. Returns 0, 1 when there are more than
- * DER_MAX_EVENTS or DER_MAX_BYTES of them, or a negative status.
+ * Read one page of 'q' into 't': at most 'limit' events and, beyond the
+ * first, at most DER_MAX_BYTES of records. '*next' is the seq where the next
+ * page starts, 0 when this one is the last.
  */
-static int trail_read(atr_log *log, atr_query *q, struct trail *t)
+static int trail_read(atr_log *log, atr_query *q, uint64_t limit, struct trail *t, uint64_t *next)
 {
 	const atr_record *rec;
 	atr_cursor *cur = NULL;
 	int rc;
 
-	q->limit = DER_MAX_EVENTS + 1;
+	*next = 0;
+	q->limit = limit + 1; /* one more tells whether there is a next page */
 	if ((rc = atr_log_query(log, q, &cur)) != 0)
 		return rc;
 	while ((rc = atr_cursor_next(cur, &rec)) == 1) {
 		struct node *nd;
 		const char *id = atr_record_str(rec, "event_id");
 		const char *parent = atr_record_str(rec, "parent_event_id");
+		char *json = NULL;
+		size_t len;
 
-		if (t->n == DER_MAX_EVENTS) {
-			rc = 1;
+		if (t->n == limit) {
+			*next = atr_record_seq(rec);
+			rc = 0;
 			break;
 		}
 		if (t->n == t->cap) {
@@ -140,12 +245,19 @@ static int trail_read(atr_log *log, atr_query *q, struct trail *t)
 			t->v = v;
 			t->cap = cap;
 		}
-		nd = &t->v[t->n];
-		memset(nd, 0, sizeof(*nd));
-		if ((rc = atr_record_to_json(rec, &nd->json)) != 0)
+		if ((rc = atr_record_to_json(rec, &json)) != 0)
 			break;
-		t->n++;
-		nd->len = strlen(nd->json);
+		len = strlen(json);
+		if (t->n > 0 && t->bytes + len + 16 > DER_MAX_BYTES) {
+			atr_free(json);
+			*next = atr_record_seq(rec);
+			rc = 0;
+			break;
+		}
+		nd = &t->v[t->n++];
+		memset(nd, 0, sizeof(*nd));
+		nd->json = json;
+		nd->len = len;
 		nd->id = dup_or_null(id);
 		nd->parent = dup_or_null(parent);
 		nd->up = nd->first = nd->last = nd->next = -1;
@@ -154,10 +266,6 @@ static int trail_read(atr_log *log, atr_query *q, struct trail *t)
 			break;
 		}
 		t->bytes += nd->len + 16;
-		if (t->bytes > DER_MAX_BYTES) {
-			rc = 1;
-			break;
-		}
 	}
 	atr_cursor_free(cur);
 	return rc;
@@ -288,38 +396,37 @@ static int trail_write(struct util_buf *b, const struct trail *t, long root)
 	return 0;
 }
 
-/* GET /api/v1/sessions/{id}/trail and /api/v1/traces/{id}; 'field' says which. */
+/*
+ * GET /api/v1/sessions/{id}/trail and /api/v1/traces/{id}; 'field' says
+ * which. A page is the next 'limit' events in seq order, as a tree: an
+ * event sits under its parent when the parent is on the same page, else at
+ * the page's top level.
+ */
 static void trail(struct srv_req *req, const char *field)
 {
-	static const char *const allowed[] = {NULL};
+	static const char *const allowed[] = {"limit", "cursor", NULL};
 	const char *id = req->captures[0];
 	const int session = strcmp(field, "session_id") == 0;
 	atr_query q = {0};
 	struct trail t = {0};
 	struct util_buf b;
+	struct page pg;
+	uint64_t next = 0;
 	atr_log *log;
-	long root;
-	char msg[400];
+	long root = -1;
+	char msg[400], post[48];
 	int rc;
 
-	if (srv_only_args(req, allowed) || !(log = srv_reader(req)))
+	if (srv_only_args(req, allowed) || page_args(req, DER_MAX_LIMIT, DER_MAX_LIMIT, &pg) ||
+	    !(log = srv_reader(req)))
 		return;
 	if (session)
 		q.session_id = id;
 	else
 		q.trace_id = id;
-	rc = trail_read(log, &q, &t);
-	if (rc == 1) {
-		snprintf(msg, sizeof(msg),
-		         "%s '%.100s' has more than %u events or %zu MiB; page with "
-		         "/api/v1/events?%s=%.100s",
-		         session ? "session" : "trace", id, DER_MAX_EVENTS, DER_MAX_BYTES >> 20,
-		         field, id);
-		trail_free(&t);
-		srv_reply_error(req, SRV_ETOOMANY, msg, field);
-		return;
-	}
-	if (rc == 0 && t.n == 0) {
+	q.seq_from = pg.from;
+	rc = trail_read(log, &q, pg.limit, &t, &next);
+	if (rc == 0 && t.n == 0 && !pg.cursor) {
 		snprintf(msg, sizeof(msg), "no events for %s '%.100s'",
 		         session ? "session" : "trace", id);
 		trail_free(&t);
@@ -333,10 +440,11 @@ static void trail(struct srv_req *req, const char *field)
 		srv_reply_error(req, rc, rc == ATR_ENOMEM ? "out of memory" : NULL, NULL);
 		return;
 	}
+	next_cursor(next, post);
 	util_buf_init(&b);
 	if (srv_bufprintf(&b, "{\"%s\":", field) || srv_json_str(&b, id, strlen(id)) ||
 	    util_buf_adds(&b, ",\"events\":[") || trail_write(&b, &t, root) ||
-	    util_buf_adds(&b, "]}")) {
+	    util_buf_adds(&b, "]") || util_buf_adds(&b, post)) {
 		trail_free(&t);
 		srv_reply_oom(req, &b);
 		return;
@@ -361,35 +469,23 @@ void srv_h_trace(struct srv_req *req)
 void srv_h_timeline(struct srv_req *req)
 {
 	static const char *const allowed[] = {"limit", "cursor", NULL};
-	const char *id = req->captures[0], *v, *cur_text;
-	uint64_t limit = DER_TIMELINE_DEFAULT, got = 0, next = 0;
+	const char *id = req->captures[0];
+	uint64_t got = 0, next = 0;
 	atr_query q = {0};
 	atr_cursor *cur = NULL;
 	const atr_record *rec;
 	struct util_buf b;
+	struct page pg;
 	atr_log *log;
-	char msg[200];
-	int rc, more = 0;
+	char msg[200], post[48];
+	int rc;
 
-	if (srv_only_args(req, allowed))
-		return;
-	v = srv_arg_str(req, "limit");
-	if (v && (util_parse_u64(v, &limit) != 0 || limit == 0 || limit > SRV_MAX_LIMIT)) {
-		snprintf(msg, sizeof(msg), "parameter 'limit' must be 1 to %u, got '%.64s'",
-		         SRV_MAX_LIMIT, v);
-		srv_reply_error(req, SRV_EBADREQ, msg, "limit");
-		return;
-	}
-	cur_text = srv_arg_str(req, "cursor");
-	if (cur_text && srv_cursor_decode(cur_text, &q.seq_from) != 0) {
-		srv_reply_error(req, SRV_EBADREQ,
-		                "parameter 'cursor' is not a cursor this server made", "cursor");
-		return;
-	}
-	if (!(log = srv_reader(req)))
+	if (srv_only_args(req, allowed) ||
+	    page_args(req, DER_TIMELINE_DEFAULT, SRV_MAX_LIMIT, &pg) || !(log = srv_reader(req)))
 		return;
 	q.run_id = id;
-	q.limit = limit + 1; /* one more tells whether there is a next page */
+	q.seq_from = pg.from;
+	q.limit = pg.limit + 1; /* one more tells whether there is a next page */
 	if ((rc = atr_log_query(log, &q, &cur)) != 0) {
 		srv_reply_error(req, rc, NULL, NULL);
 		return;
@@ -401,9 +497,10 @@ void srv_h_timeline(struct srv_req *req)
 	while ((rc = atr_cursor_next(cur, &rec)) == 1) {
 		char *json = NULL;
 
-		if (got == limit) {
-			more = 1;
+		/* The page ends at 'limit' events, or early past DER_MAX_BYTES. */
+		if (got == pg.limit || (got && b.len > DER_MAX_BYTES)) {
 			next = atr_record_seq(rec);
+			rc = 0;
 			break;
 		}
 		if ((rc = atr_record_to_json(rec, &json)) != 0)
@@ -422,21 +519,15 @@ void srv_h_timeline(struct srv_req *req)
 		return;
 	}
 	/* A first page with nothing: no such run. A later page may be empty. */
-	if (got == 0 && !cur_text) {
+	if (got == 0 && !pg.cursor) {
 		util_buf_release(&b);
 		snprintf(msg, sizeof(msg), "no events for workflow run '%.100s'", id);
 		srv_reply_error(req, ATR_ENOTFOUND, msg, "run_id");
 		return;
 	}
-	if (more) {
-		char c[20];
-
-		srv_cursor_encode(next, c);
-		if (srv_bufprintf(&b, "],\"next_cursor\":\"%s\"}", c))
-			goto oom;
-	} else if (util_buf_adds(&b, "],\"next_cursor\":null}")) {
+	next_cursor(next, post);
+	if (util_buf_adds(&b, "]") || util_buf_adds(&b, post))
 		goto oom;
-	}
 	srv_reply_json(req, 200, &b);
 	util_buf_release(&b);
 	return;
@@ -457,20 +548,29 @@ static int advance(atr_cursor *cur, const atr_record **rec)
 	return rc;
 }
 
+/*
+ * Every policy_publish and policy_rollback in seq order (two index-backed
+ * queries merged), one page at a time: 'limit' events, or fewer past
+ * DER_MAX_BYTES.
+ */
 void srv_h_policy_audit(struct srv_req *req)
 {
-	static const char *const allowed[] = {NULL};
-	atr_query qp = {.type = "policy_publish", .limit = DER_MAX_EVENTS + 1};
-	atr_query qr = {.type = "policy_rollback", .limit = DER_MAX_EVENTS + 1};
+	static const char *const allowed[] = {"limit", "cursor", NULL};
+	atr_query qp = {.type = "policy_publish"}, qr = {.type = "policy_rollback"};
 	atr_cursor *cp = NULL, *cr = NULL;
 	const atr_record *rp = NULL, *rr = NULL;
 	struct util_buf b;
-	size_t got = 0;
+	struct page pg;
+	uint64_t got = 0, next = 0;
+	char post[48];
 	atr_log *log;
 	int rc;
 
-	if (srv_only_args(req, allowed) || !(log = srv_reader(req)))
+	if (srv_only_args(req, allowed) || page_args(req, DER_MAX_LIMIT, DER_MAX_LIMIT, &pg) ||
+	    !(log = srv_reader(req)))
 		return;
+	qp.seq_from = qr.seq_from = pg.from;
+	qp.limit = qr.limit = pg.limit + 1;
 	util_buf_init(&b);
 	if ((rc = atr_log_query(log, &qp, &cp)) != 0 || (rc = atr_log_query(log, &qr, &cr)) != 0 ||
 	    (rc = advance(cp, &rp)) < 0 || (rc = advance(cr, &rr)) < 0)
@@ -483,16 +583,9 @@ void srv_h_policy_audit(struct srv_req *req)
 		const atr_record *rec = take_p ? rp : rr;
 		char *json = NULL;
 
-		if (got == DER_MAX_EVENTS || b.len > DER_MAX_BYTES) {
-			atr_cursor_free(cp);
-			atr_cursor_free(cr);
-			util_buf_release(&b);
-			srv_reply_error(req, SRV_ETOOMANY,
-			                "more than 10000 policy events or 64 MiB; page with "
-			                "/api/v1/events?type=policy_publish and "
-			                "/api/v1/events?type=policy_rollback",
-			                NULL);
-			return;
+		if (got == pg.limit || (got && b.len > DER_MAX_BYTES)) {
+			next = atr_record_seq(rec);
+			break;
 		}
 		if ((rc = atr_record_to_json(rec, &json)) != 0)
 			goto fail;
@@ -506,7 +599,8 @@ void srv_h_policy_audit(struct srv_req *req)
 	}
 	atr_cursor_free(cp);
 	atr_cursor_free(cr);
-	if (util_buf_adds(&b, "]}")) {
+	next_cursor(next, post);
+	if (util_buf_adds(&b, "]") || util_buf_adds(&b, post)) {
 		srv_reply_oom(req, &b);
 		return;
 	}

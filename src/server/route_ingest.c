@@ -329,6 +329,8 @@ struct srv_ingest {
 	struct util_buf plain; /* the inflated body of a gzip request */
 	struct items it;       /* the event texts, pointing into the body */
 	atr_append_result *res;
+	/* Places held in the server's ingest queue (srv_queue_admit). */
+	size_t admitted;
 	int rc;         /* what the submission returned */
 	char msg[1024]; /* its message, copied: the submitting thread's atr_errmsg() */
 };
@@ -339,6 +341,8 @@ void srv_ingest_release(struct srv_req *req)
 
 	if (!in)
 		return;
+	if (in->admitted)
+		srv_queue_done(req->srv, in->admitted);
 	free(in->res);
 	items_release(&in->it);
 	util_buf_release(&in->plain);
@@ -369,6 +373,24 @@ int srv_ingest_parse(struct srv_req *req)
 	}
 	if (split_body(body, len, req->ndjson, &in->it, &e) != 0)
 		goto split_error;
+	/* Bigger than the whole queue: it would never fit, so retrying cannot help. */
+	if (in->it.n > srv_queue_max(req->srv)) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg),
+		         "%zu events in one request; the ingest queue holds at most %zu "
+		         "(--queue-max): send them in smaller requests",
+		         in->it.n, srv_queue_max(req->srv));
+		srv_reply_error(req, SRV_ETOOMANY, msg, NULL);
+		srv_ingest_release(req);
+		return -1;
+	}
+	if (srv_queue_admit(req->srv, in->it.n) != 0) {
+		srv_reply_queue_full(req);
+		srv_ingest_release(req);
+		return -1;
+	}
+	in->admitted = in->it.n;
 	in->res = calloc(in->it.n, sizeof(*in->res));
 	if (!in->res) {
 		srv_reply_error(req, ATR_ENOMEM, "out of memory", NULL);
@@ -390,6 +412,9 @@ void srv_ingest_submit(struct srv_req *req)
 	struct srv_ingest *in = req->ingest;
 
 	in->rc = srv_submit(req->srv, in->it.text, in->it.len, in->it.n, in->res);
+	/* Written (or refused): the places go back before the answer is sent. */
+	srv_queue_done(req->srv, in->admitted);
+	in->admitted = 0;
 	/* Keep the message: it is this thread's, and later calls replace it. */
 	if (in->rc != 0)
 		snprintf(in->msg, sizeof(in->msg), "%s", atr_errmsg());
@@ -409,6 +434,17 @@ void srv_ingest_answer(struct srv_req *req)
 		answer(req, &in->it, in->res);
 	}
 	srv_ingest_release(req);
+}
+
+void srv_reply_queue_full(struct srv_req *req)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg),
+	         "the ingest queue is full (%zu of %zu events waiting to be written); retry "
+	         "after the seconds in Retry-After",
+	         srv_queue_pending(req->srv), srv_queue_max(req->srv));
+	srv_reply_error(req, SRV_EQUEUEFULL, msg, NULL);
 }
 
 void srv_h_ingest(struct srv_req *req)

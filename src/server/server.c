@@ -44,6 +44,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/root", srv_h_root, READ},
     {"GET", "/api/v1/proof/inclusion", srv_h_inclusion, READ},
     {"GET", "/api/v1/proof/consistency", srv_h_consistency, READ},
+    {"GET", "/api/v1/export", srv_h_export, OPERATE},
     {"GET", "/healthz", srv_h_healthz, SRV_ROLES_ANY},
     {"GET", "/metrics", srv_h_metrics, OPERATE},
     {"GET", "/api/v1/jobs/{job_id}", srv_h_job, READ},
@@ -53,12 +54,15 @@ static const struct route routes[] = {
     {"GET", "/api/v1/traces/{trace_id}", srv_h_trace, READ},
     {"GET", "/api/v1/workflow-runs/{run_id}/timeline", srv_h_timeline, READ},
     {"GET", "/api/v1/policy/audit", srv_h_policy_audit, READ},
+    {"GET", "/api/v1/checkpoint", srv_h_checkpoint, READ},
+    {"GET", "/api/v1/checkpoints", srv_h_checkpoints, READ},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 /* The statuses /metrics counts one by one; anything else is "other". */
-static const unsigned counted_status[] = {200, 201, 400, 404, 405, 409, 413, 415, 500, 501, 503};
+static const unsigned counted_status[] = {200, 201, 400, 404, 405, 409,
+                                          413, 415, 429, 500, 501, 503};
 #define NSTATUS (sizeof(counted_status) / sizeof(counted_status[0]) + 1)
 
 struct srv {
@@ -69,6 +73,8 @@ struct srv {
 	pthread_key_t reader_key;
 	int stopping; /* atomic: answer 503 to anything new */
 	long active;  /* atomic: requests between their first header and their completion */
+	/* atomic: events of ingest requests admitted and not yet answered (--queue-max) */
+	size_t pending;
 	uint64_t reqs[NROUTES + 1][NSTATUS]; /* atomic counters; row NROUTES: no route */
 	/* The submitters: threads that wait on the ingest for suspended requests. */
 	pthread_mutex_t qmu;
@@ -80,7 +86,14 @@ struct srv {
 	struct srv_auth auth;
 	int auth_ready;
 	atr_approvals *approvals; /* the approval queue, kept current incrementally */
+	/* The checkpoint signer (--key), NULL without. */
+	struct srv_signer *signer;
 };
+
+struct srv_signer *srv_signer_of(struct srv *s)
+{
+	return s->signer;
+}
 
 atr_approvals *srv_approvals(struct srv *s)
 {
@@ -95,6 +108,39 @@ const char *srv_store_uri(const struct srv *s)
 size_t srv_max_body(const struct srv *s)
 {
 	return s->cfg.max_body;
+}
+
+size_t srv_queue_max(const struct srv *s)
+{
+	return s->cfg.queue_max;
+}
+
+size_t srv_queue_pending(struct srv *s)
+{
+	return __atomic_load_n(&s->pending, __ATOMIC_RELAXED);
+}
+
+/* 'n' is at most queue_max (larger requests get 413), so pending never passes it. */
+int srv_queue_admit(struct srv *s, size_t n)
+{
+	size_t cur = __atomic_load_n(&s->pending, __ATOMIC_RELAXED);
+
+	do {
+		if (cur + n > s->cfg.queue_max)
+			return -1;
+	} while (!__atomic_compare_exchange_n(&s->pending, &cur, cur + n, 1, __ATOMIC_ACQ_REL,
+	                                      __ATOMIC_RELAXED));
+	return 0;
+}
+
+void srv_queue_done(struct srv *s, size_t n)
+{
+	__atomic_fetch_sub(&s->pending, n, __ATOMIC_ACQ_REL);
+}
+
+int srv_queue_full(struct srv *s)
+{
+	return __atomic_load_n(&s->pending, __ATOMIC_RELAXED) >= s->cfg.queue_max;
 }
 
 /* Match 'path' against 'pattern', copying {name} segments into 'req'. */
@@ -430,7 +476,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			routes[req->route].fn(req);
 			return MHD_YES;
 		}
-		check_ingest_headers(req);
+		/* A full queue refuses before the body is read: a client that
+		 * must slow down costs no upload. */
+		if (check_ingest_headers(req) == 0 && srv_queue_full(s))
+			srv_reply_queue_full(req);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -573,6 +622,8 @@ int srv_run(const struct srv_config *cfg)
 		return 1;
 	}
 	s->cfg = *cfg;
+	if (!s->cfg.queue_max)
+		s->cfg.queue_max = SRV_DEFAULT_QUEUE_MAX;
 	if (cfg->store) {
 		s->uri = strdup(cfg->store);
 	} else if (atr_store_default_uri(&s->uri) != 0) {
@@ -614,7 +665,7 @@ int srv_run(const struct srv_config *cfg)
 		fprintf(stderr, "agentrail: out of memory\n");
 		goto out;
 	}
-	if (atr_ingest_new(&s->ing, s->writer, 0) != 0) {
+	if (atr_ingest_new(&s->ing, s->writer, s->cfg.queue_max) != 0) {
 		fprintf(stderr, "agentrail: cannot start the ingest: %s\n", atr_errmsg());
 		goto out;
 	}
@@ -627,6 +678,9 @@ int srv_run(const struct srv_config *cfg)
 		fprintf(stderr, "agentrail: cannot start the submitter threads\n");
 		goto out;
 	}
+	/* Its own thread and log handle: signing never holds up the ingest. */
+	if (srv_signer_start(&s->signer, cfg, s->uri) != 0)
+		goto out;
 
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 	        MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -665,6 +719,7 @@ int srv_run(const struct srv_config *cfg)
 		       "'{\"type\":\"output\",\"actor\":\"me\"}' http://%s%s%s:%u/api/v1/events\n"
 		       "      curl %shttp://%s%s%s:%u/api/v1/events\n",
 		       bearer, lb, host, rb, (unsigned)port, bearer, lb, host, rb, (unsigned)port);
+		srv_signer_announce(s->signer, cfg);
 		fflush(stdout);
 	}
 
@@ -702,6 +757,8 @@ out:
 		MHD_stop_daemon(d);
 	/* Frees drain: everything submitted is written and answered first. */
 	atr_ingest_free(s->ing);
+	/* The final checkpoint, after the drain: it covers every acknowledged event. */
+	srv_signer_stop(s->signer, rc == 0);
 	if (key)
 		pthread_key_delete(s->reader_key);
 	atr_log_free(s->writer);

@@ -33,11 +33,36 @@ struct MHD_Response;
  */
 #define SRV_SUBMITTERS 64u
 
+/* Events of ingest requests accepted and not yet answered (--queue-max); past it, 429. */
+#define SRV_DEFAULT_QUEUE_MAX 100000u
+#define SRV_MAX_QUEUE_MAX     10000000u
+
+/* Checkpoints and witnesses (signer.c, witness.c; docs/server.md). */
+#define SRV_DEFAULT_CKPT_INTERVAL 1u    /* --checkpoint-interval, seconds */
+#define SRV_MAX_CKPT_INTERVAL     3600u /* DESIGN: a growing log is signed at least hourly */
+#define SRV_IDLE_RECHECK_S        3600u /* idle: re-check the log still extends its checkpoint */
+#define SRV_SIGNER_TICK_MS        100L  /* how often the signer looks at the tree size */
+#define SRV_MAX_WITNESSES         8u    /* --witness and --witness-url, each */
+#define SRV_WITNESS_QUEUE         64u   /* checkpoints pending per witness URL */
+#define SRV_WITNESS_TIMEOUT_S     10L   /* one POST */
+#define SRV_WITNESS_MAX_BACKOFF_S 60.0  /* retries wait 1, 2, 4, ... up to this */
+#define SRV_WITNESS_SHUTDOWN_S    5.0   /* at shutdown, time left to deliver the final one */
+
 struct srv_config {
 	const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
 	const char *store;  /* the store URI; NULL: the default store */
 	unsigned threads;
 	size_t max_body; /* bytes of a request body, after gzip inflation too */
+	/* Events accepted and not yet answered; past it, 429. */
+	size_t queue_max;
+	/* Checkpoints (signer.c, witness.c): signed only with a key. */
+	const char *key;              /* signer key file (--key); NULL: no signing */
+	uint64_t checkpoint_every;    /* sign after this many new events; 0: by time only */
+	unsigned checkpoint_interval; /* seconds between signatures while the log grows */
+	const char *witness_dirs[SRV_MAX_WITNESSES]; /* --witness DIR */
+	unsigned nwitness_dirs;
+	const char *witness_urls[SRV_MAX_WITNESSES]; /* --witness-url URL */
+	unsigned nwitness_urls;
 };
 
 /*
@@ -52,16 +77,17 @@ int srv_run(const struct srv_config *cfg);
  * maps every failure to an HTTP status and a JSON error code.
  */
 enum srv_error {
-	SRV_EBADJSON = -100,  /* the body is not JSON (400) */
-	SRV_EBADREQ = -101,   /* a bad query parameter or path (400) */
-	SRV_ENOROUTE = -102,  /* no such route (404) */
-	SRV_EMETHOD = -103,   /* the route exists, not with this method (405) */
-	SRV_EBODYBIG = -104,  /* body over --max-body (413) */
-	SRV_EMEDIA = -105,    /* Content-Type or Content-Encoding (415) */
-	SRV_ESHUTDOWN = -106, /* the server is stopping (503) */
-	SRV_ETOOMANY = -107,  /* more events in one request than SRV_MAX_EVENTS (413) */
-	SRV_EUNAUTH = -108,   /* no token, or not a live one (401) */
-	SRV_EFORBIDDEN = -109 /* the token's role may not use this route (403) */
+	SRV_EBADJSON = -100,   /* the body is not JSON (400) */
+	SRV_EBADREQ = -101,    /* a bad query parameter or path (400) */
+	SRV_ENOROUTE = -102,   /* no such route (404) */
+	SRV_EMETHOD = -103,    /* the route exists, not with this method (405) */
+	SRV_EBODYBIG = -104,   /* body over --max-body (413) */
+	SRV_EMEDIA = -105,     /* Content-Type or Content-Encoding (415) */
+	SRV_ESHUTDOWN = -106,  /* the server is stopping (503) */
+	SRV_ETOOMANY = -107,   /* more events in one request than SRV_MAX_EVENTS (413) */
+	SRV_EUNAUTH = -108,    /* no token, or not a live one (401) */
+	SRV_EFORBIDDEN = -109, /* the token's role may not use this route (403) */
+	SRV_EQUEUEFULL = -110  /* the ingest queue is full: slow down (429) */
 };
 
 /* HTTP status and JSON code of an ATR_E… or SRV_E… code (unknown: 500, "internal"). */
@@ -89,6 +115,12 @@ struct srv_req {
 	int answered;
 	unsigned status; /* what was answered, for /metrics */
 	/*
+	 * Set by srv_auth_check() for a reader's token: srv_reply() passes
+	 * every JSON answer through it, so readers see secrets masked. A
+	 * route that readers may call must answer through srv_reply().
+	 */
+	const atr_redactor *mask;
+	/*
 	 * An ingest request in flight: route_ingest.c's parsed body and its
 	 * answer, 'ingest_done' set (by a submitter thread) once the commit
 	 * answered, 'next' its place in the submitters' queue.
@@ -111,6 +143,7 @@ struct srv_auth {
 	atr_token_info *list;
 	size_t n;
 	int64_t loaded_us;
+	atr_redactor *redactor; /* readers' answers: built-in detectors, a salt drawn at start */
 };
 int srv_auth_init(struct srv_auth *a, atr_log *log);
 void srv_auth_release(struct srv_auth *a);
@@ -132,6 +165,20 @@ size_t srv_max_body(const struct srv *s);
 atr_log *srv_reader(struct srv_req *req);
 /* The same without answering anything on failure. */
 atr_log *srv_reader_quiet(struct srv_req *req);
+
+/*
+ * Back-pressure: ingest requests hold 'n' places in a queue of --queue-max
+ * events from when they are parsed until they are answered. srv_queue_admit
+ * takes them (0), or -1 when they do not fit (answer 429); srv_queue_done
+ * gives them back. srv_queue_full: not one more event fits now.
+ */
+int srv_queue_admit(struct srv *s, size_t n);
+void srv_queue_done(struct srv *s, size_t n);
+int srv_queue_full(struct srv *s);
+size_t srv_queue_max(const struct srv *s);
+size_t srv_queue_pending(struct srv *s);
+/* Answer 429 queue_full (with Retry-After). */
+void srv_reply_queue_full(struct srv_req *req);
 
 /* Submit events as one atomic request; see atr_ingest_submit(). */
 int srv_submit(struct srv *s, const char *const *jsons, const size_t *lens, size_t n,
@@ -200,8 +247,45 @@ void srv_h_record(struct srv_req *req);
 void srv_h_root(struct srv_req *req);
 void srv_h_inclusion(struct srv_req *req);
 void srv_h_consistency(struct srv_req *req);
+void srv_h_export(struct srv_req *req); /* route_export.c: streamed, auditor and admin */
 void srv_h_healthz(struct srv_req *req);
 void srv_h_metrics(struct srv_req *req);
+
+/* Signed checkpoints (route_checkpoint.c). */
+void srv_h_checkpoint(struct srv_req *req);
+void srv_h_checkpoints(struct srv_req *req);
+
+/*
+ * The checkpoint signer (signer.c). srv_signer_start() checks the key and
+ * the witnesses (printing why not on stderr: -1) and starts the signing
+ * thread with its own log handle; without cfg->key '*out' is NULL and
+ * nothing runs. srv_signer_stop() (NULL-safe) stops it; with 'final' it
+ * signs the final checkpoint (call it after the ingest drained) and hands it
+ * to the witnesses; then it frees everything. srv_signer_announce() prints the start line.
+ */
+struct srv_signer;
+int srv_signer_start(struct srv_signer **out, const struct srv_config *cfg, const char *uri);
+void srv_signer_announce(const struct srv_signer *sg, const struct srv_config *cfg);
+void srv_signer_stop(struct srv_signer *sg, int final);
+/* The /metrics section of checkpoints and witnesses ('sg' may be NULL). */
+int srv_signer_metrics(struct srv_signer *sg, struct util_buf *b);
+/* The server's signer, NULL without --key. */
+struct srv_signer *srv_signer_of(struct srv *s);
+
+/*
+ * Witness URLs (witness.c): a thread per URL POSTs each pushed checkpoint
+ * with retries; srv_witness_push() copies the note and never blocks for
+ * long. srv_witness_stop() gives the newest pending checkpoint 'seconds'
+ * to be delivered, then stops and frees. libcurl is set up once around them.
+ */
+struct srv_witness;
+int srv_witness_global_init(void);
+void srv_witness_global_cleanup(void);
+int srv_witness_start(struct srv_witness **out, const char *url, unsigned index);
+const char *srv_witness_name(const struct srv_witness *w);
+void srv_witness_push(struct srv_witness *w, const char *note, size_t len, uint64_t size);
+void srv_witness_stop(struct srv_witness *w, double seconds);
+int srv_witness_metrics(struct srv_witness *const *ws, unsigned n, struct util_buf *b);
 
 /* Derived answers (route_derived.c): jobs, approvals, trails, timelines, policy audit. */
 void srv_h_job(struct srv_req *req);

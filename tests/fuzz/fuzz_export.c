@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(fd >= 0);
 	FUZZ_CHECK(write(fd, data, size) == (ssize_t)size);
 	close(fd);
-	rc = atr_export_verify(path, NULL, NULL, &res);
+	rc = atr_export_verify(path, NULL, NULL, NULL, &res);
 	unlink(path);
 	FUZZ_CHECK(rc == 0);
 	FUZZ_CHECK(res.status != ATR_VERIFY_OK); /* nothing anchors an export yet */

@@ -2,7 +2,8 @@
 # The derived answers of agentrail serve over real HTTP: a job through
 # approval to success (job state, decisions, approval queue), session and
 # trace trails nested by parent_event_id, the workflow-run timeline with
-# cursors, the policy audit, their 404s, 400s and 413s, and odd input.
+# cursors, the policy audit, pages of every list (a trail's tree per page,
+# past 10,000 events), their 404s and 400s, and odd input.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/server.sh"
@@ -25,9 +26,9 @@ start_server "$STORE" --threads 4
 # Nothing there yet.
 get /api/v1/policy/audit
 assert_eq 200 "$CODE" "empty policy audit status"
-assert_eq '{"events":[]}' "$BODY" "empty policy audit"
+assert_eq '{"events":[],"next_cursor":null}' "$BODY" "empty policy audit"
 get /api/v1/approvals
-assert_eq '{"approvals":[]}' "$BODY" "empty approval queue"
+assert_eq '{"approvals":[],"next_cursor":null}' "$BODY" "empty approval queue"
 
 # ------------------------------------------------------------ a job
 posted "{\"type\":\"task_submit\",\"actor\":\"alice\",$JOB,\"trace_id\":\"T1\",\"event_id\":\"$E1\",\"detail\":{\"prompt\":\"summarize the report\"}}"
@@ -87,7 +88,7 @@ assert_match "$(jq_ 'd["decisions"][0]["timestamp"]')" '^[0-9]{4}-[0-9]{2}-[0-9]
 
 # ------------------------------------------------------------ approvals
 get /api/v1/approvals
-assert_eq '{"approvals":[]}' "$BODY" "queue empty once resolved"
+assert_eq '{"approvals":[],"next_cursor":null}' "$BODY" "queue empty once resolved"
 get "/api/v1/approvals?include_resolved=true"
 assert_eq '[["A1", "approved", "carol", "fine to send", 6]]' \
 	"$(jq_ '[[a["approval_id"], a["resolution"], a["resolved_by"], a["comment"], a["resolved_seq"]] for a in d["approvals"]]')" \
@@ -130,6 +131,30 @@ assert_eq '[[0, [[1, [[2, [[3, []]]]]], [4, [[5, [[6, []]]]]]]]]' "$(tree)" "tra
 get /api/v1/traces/T2
 assert_eq '[[7, []], [8, []]]' "$(tree)" "trace T2 flat"
 
+# Pages of a trail: the next 'limit' events in seq order, each under its
+# parent when that is on the same page, else at the page's top level.
+get "/api/v1/sessions/S1/trail?limit=3"
+assert_eq '[[0, [[1, [[2, []]]]]]]' "$(tree)" "trail page 1"
+C=$(jq_ 'd["next_cursor"]')
+assert_eq c0000000000000003 "$C" "trail cursor"
+get "/api/v1/sessions/S1/trail?limit=3&cursor=$C"
+assert_eq '[[3, []], [4, [[5, []]]]]' "$(tree)" "trail page 2: parents on page 1 leave events at the top"
+assert_eq "[\"$E3\", \"$E1\"]" "$(jq_ '[e["parent_event_id"] for e in d["events"]]')" "trail page 2 names the parents"
+get "/api/v1/sessions/S1/trail?limit=3&cursor=$(jq_ 'd["next_cursor"]')"
+assert_eq '[[[6, []], [7, []], [8, []]], null]' "$(python3 -c "
+import json, sys
+$TREE
+d = json.load(sys.stdin)
+print(json.dumps([t(d['events']), d['next_cursor']]))" <<<"$BODY")" "trail last page"
+get "/api/v1/sessions/S1/trail?cursor=c0000000000000100"
+assert_eq '{"session_id":"S1","events":[],"next_cursor":null}' "$BODY" "trail cursor past the end: empty page"
+get "/api/v1/traces/T1?limit=5"
+assert_eq '[[[0, [[1, [[2, [[3, []]]]]], [4, []]]]], "c0000000000000005"]' "$(python3 -c "
+import json, sys
+$TREE
+d = json.load(sys.stdin)
+print(json.dumps([t(d['events']), d['next_cursor']]))" <<<"$BODY")" "trace page"
+
 # ------------------------------------------------------------ timeline
 get /api/v1/workflow-runs/R1/timeline
 assert_eq 200 "$CODE" "timeline status"
@@ -158,6 +183,21 @@ assert_eq 200 "$CODE" "policy audit status"
 assert_eq "[[9, \"policy_publish\", \"$P1\", \"publish rules v2\", \"snap-2\"], [11, \"policy_rollback\", \"$P2\", \"v2 blocks too much\", \"snap-1\"]]" \
 	"$(jq_ '[[e["seq"], e["type"], e["event_id"], e["reason"], e["policy"]["snapshot"]] for e in d["events"]]')" "policy audit"
 
+# Pages of the policy audit, a job's decisions and the approval queue.
+get "/api/v1/policy/audit?limit=1"
+assert_eq '[[9], "c000000000000000b"]' "$(jq_ '[[e["seq"] for e in d["events"]], d["next_cursor"]]')" "policy audit page 1"
+get "/api/v1/policy/audit?limit=1&cursor=c000000000000000b"
+assert_eq '[[11], null]' "$(jq_ '[[e["seq"] for e in d["events"]], d["next_cursor"]]')" "policy audit page 2"
+get "/api/v1/jobs/J1/decisions?limit=1"
+assert_eq '[[4], null]' "$(jq_ '[[x["seq"] for x in d["decisions"]], d["next_cursor"]]')" "decisions: one page"
+get "/api/v1/jobs/J1/decisions?cursor=c0000000000000005"
+assert_eq '{"decisions":[],"next_cursor":null}' "$BODY" "decisions cursor past the end: empty page"
+get "/api/v1/approvals?include_resolved=true&limit=1"
+assert_eq '[["A1"], null]' "$(jq_ '[[a["approval_id"] for a in d["approvals"]], d["next_cursor"]]')" "approvals: one page"
+get /api/v1/jobs/J1
+assert_eq '[1, 1, {"approvals": "/api/v1/events?type=approval_request&job_id=J1", "decisions": "/api/v1/jobs/J1/decisions"}]' \
+	"$(jq_ '[d["decisions_total"], d["approvals_total"], d["links"]]' | python3 -c 'import json,sys;print(json.dumps(json.loads(sys.stdin.read()),sort_keys=True))')" "job totals and links"
+
 # ------------------------------------------------------------ 404 and 400
 for p in /api/v1/jobs/NOPE /api/v1/jobs/NOPE/decisions /api/v1/sessions/NOPE/trail \
 	/api/v1/traces/NOPE /api/v1/workflow-runs/NOPE/timeline; do
@@ -176,11 +216,22 @@ assert_eq '["bad_request", "include_resolved"]' "$(err)" "bad include_resolved n
 get "/api/v1/approvals?include_resolved=TRUE"
 assert_eq 400 "$CODE" "include_resolved is lower case"
 get "/api/v1/approvals?include_resolved="
-assert_eq '{"approvals":[]}' "$BODY" "empty include_resolved is the default"
+assert_eq '{"approvals":[],"next_cursor":null}' "$BODY" "empty include_resolved is the default"
 for l in 0 1001 abc -1 99999999999999999999999; do
 	get "/api/v1/workflow-runs/R1/timeline?limit=$l"
 	assert_eq 400 "$CODE" "limit=$l status"
 	assert_eq '["bad_request", "limit"]' "$(err)" "limit=$l"
+done
+for p in /api/v1/sessions/S1/trail /api/v1/traces/T1 /api/v1/policy/audit /api/v1/jobs/J1/decisions \
+	/api/v1/approvals; do
+	for l in 0 10001 abc -1; do
+		get "$p?limit=$l"
+		assert_eq '["bad_request", "limit"]' "$(err)" "$p limit=$l"
+	done
+	get "$p?limit=10000"
+	assert_eq 200 "$CODE" "$p limit=10000 allowed"
+	get "$p?cursor=zzz"
+	assert_eq '["bad_request", "cursor"]' "$(err)" "$p bad cursor"
 done
 get "/api/v1/workflow-runs/R1/timeline?limit=1000"
 assert_eq 9 "$(jq_ 'len(d["events"])')" "limit=1000 allowed"
@@ -266,14 +317,19 @@ assert_eq 201 "$CODE" "post 10000 events"
 get /api/v1/sessions/BIG/trail
 assert_eq 200 "$CODE" "10000 events: answered"
 assert_eq 10000 "$(jq_ 'len(d["events"])')" "10000 events: all of them"
+assert_eq null "$(jq_ 'd["next_cursor"]')" "10000 events: one page"
 post '{"type":"tool_call","actor":"b","target":"one more","session_id":"BIG","trace_id":"TBIG"}'
-get /api/v1/sessions/BIG/trail
-assert_eq 413 "$CODE" "10001 events: 413"
-assert_eq '["too_many_events", "session_id"]' "$(err)" "413 code"
-assert_contains "$(jq_ 'd["error"]["message"]')" "/api/v1/events?session_id=BIG" "413 says how to page"
-get /api/v1/traces/TBIG
-assert_eq 413 "$CODE" "trace over the bound"
-assert_contains "$(jq_ 'd["error"]["message"]')" "/api/v1/events?trace_id=TBIG" "trace 413 says how to page"
+LAST=$(jq_ 'd["results"][0]["seq"]')
+# One more than the default page (10,000 events): a second page holds it.
+for p in /api/v1/sessions/BIG/trail /api/v1/traces/TBIG; do
+	get "$p"
+	assert_eq 200 "$CODE" "10001 events: $p answered"
+	assert_eq 10000 "$(jq_ 'len(d["events"])')" "10001 events: $p first page"
+	C=$(jq_ 'd["next_cursor"]')
+	assert_eq "$(printf 'c%016x' "$LAST")" "$C" "10001 events: $p cursor is the next seq"
+	get "$p?cursor=$C"
+	assert_eq "[[$LAST], null]" "$(jq_ '[[e["seq"] for e in d["events"]], d["next_cursor"]]')" "10001 events: $p second page"
+done
 
 # The server is still fine after all that.
 get /api/v1/jobs/J1

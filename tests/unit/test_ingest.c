@@ -72,7 +72,7 @@ static void test_concurrent_singles_share_commits(void **state)
 	atr_ingest_free(ing);
 	assert_int_equal(atr_log_size(log, &size), 0);
 	assert_int_equal(size, 2400);
-	assert_int_equal(atr_log_verify(log, NULL, NULL, &vr), 0);
+	assert_int_equal(atr_log_verify(log, NULL, NULL, NULL, &vr), 0);
 	assert_int_equal(vr.status, ATR_VERIFY_UNANCHORED);
 	atr_log_free(log);
 }

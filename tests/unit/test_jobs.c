@@ -1,7 +1,8 @@
 /*
  * Derived answers from a real log: a job's state moves with its events
  * (running, awaiting_approval, succeeded), its decisions join their
- * approvals, and the approval queue shows what is pending.
+ * approvals, the approval queue shows what is pending, and the lists page
+ * (limit and next seq) and cap (ATR_JOB_LIST_MAX) without losing anything.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -184,12 +185,158 @@ static void test_approvals_cache_follows_the_log(void **state)
 	atr_log_free(log);
 }
 
+/* The seqs of the items of a JSON array answer, as "4,7,9". */
+static void seqs(const char *s, char *out, size_t cap)
+{
+	json_t *arr = json_loads(s, 0, NULL), *e;
+	size_t i, used = 0;
+
+	assert_non_null(arr);
+	out[0] = '\0';
+	json_array_foreach(arr, i, e)
+	{
+		int n = snprintf(out + used, cap - used, "%s%lld", i ? "," : "",
+		                 (long long)json_integer_value(json_object_get(e, "seq")));
+
+		assert_true(n > 0 && (size_t)n < cap - used);
+		used += (size_t)n;
+	}
+	json_decref(arr);
+}
+
+static void test_pages(void **state)
+{
+	char buf[512], got[256];
+	atr_approvals *c;
+	atr_log *log;
+	uint64_t next;
+	json_t *j;
+	char *s;
+
+	assert_int_equal(atr_log_open(&log, path, 0), 0);
+	/*
+	 * Job P: decisions at seqs 0, 1, 2, 4, 5; a request at 3 (after
+	 * decisions 0-2), one at 6 that is decision 4's child, one (unresolved)
+	 * at 7. Decision 5 has no child: its approval is the first request
+	 * after it, 6 (whoever's child that is).
+	 */
+	for (int i = 0; i < 8; i++) {
+		if (i == 3 || i == 6 || i == 7)
+			snprintf(
+			    buf, sizeof(buf),
+			    "{\"event_id\":\"0190f0e0-0000-7000-8000-0000000001%02d\","
+			    "\"type\":\"approval_request\",\"actor\":\"bot\",\"job_id\":\"P\","
+			    "\"reason\":\"r\",%s\"approval\":{\"id\":\"PA%d\",\"job_hash\":\"h%d\"}"
+			    "}",
+			    i,
+			    i == 6 ? "\"parent_event_id\":\"0190f0e0-0000-7000-8000-000000000104\","
+			           : "",
+			    i, i);
+		else
+			snprintf(buf, sizeof(buf),
+			         "{\"event_id\":\"0190f0e0-0000-7000-8000-0000000001%02d\","
+			         "\"type\":\"decision\",\"actor\":\"bot\",\"job_id\":\"P\","
+			         "\"reason\":\"d%d\",\"policy\":{\"decision\":\"ALLOW\"}}",
+			         i, i);
+		append(log, buf);
+	}
+	append(log, "{\"type\":\"approval_resolved\",\"actor\":\"eve\",\"job_id\":\"P\","
+	            "\"reason\":\"ok\",\"approval\":{\"id\":\"PA3\",\"resolution\":"
+	            "\"approved\",\"resolved_by\":\"eve\"}}");
+
+	/* Pages of two decisions: each page's joins look at the whole job. */
+	assert_int_equal(atr_job_decisions_page(log, "P", 0, 2, &s, &next), 0);
+	seqs(s, got, sizeof(got));
+	assert_string_equal(got, "0,1");
+	assert_int_equal(next, 2);
+	j = json_loads(s, 0, NULL);
+	atr_free(s);
+	assert_string_equal(jstr(j, "1.job_hash"), "h3");
+	assert_string_equal(jstr(j, "1.resolution"), "approved");
+	json_decref(j);
+	assert_int_equal(atr_job_decisions_page(log, "P", next, 2, &s, &next), 0);
+	seqs(s, got, sizeof(got));
+	assert_string_equal(got, "2,4");
+	assert_int_equal(next, 5);
+	j = json_loads(s, 0, NULL);
+	atr_free(s);
+	assert_string_equal(jstr(j, "0.job_hash"), "h3");
+	assert_string_equal(jstr(j, "1.job_hash"), "h6");
+	assert_string_equal(jstr(j, "1.resolution"), "pending");
+	json_decref(j);
+	assert_int_equal(atr_job_decisions_page(log, "P", next, 2, &s, &next), 0);
+	seqs(s, got, sizeof(got));
+	assert_string_equal(got, "5");
+	assert_int_equal(next, 0);
+	j = json_loads(s, 0, NULL);
+	atr_free(s);
+	assert_string_equal(jstr(j, "0.job_hash"), "h6");
+	json_decref(j);
+	assert_int_equal(atr_job_decisions_page(log, "P", 100, 2, &s, &next), 0);
+	assert_string_equal(s, "[]");
+	assert_int_equal(next, 0);
+	atr_free(s);
+	assert_int_equal(atr_job_decisions_page(log, "NONE", 0, 2, &s, &next), ATR_ENOTFOUND);
+
+	/* The queue in pages: all three requests, then the two pending ones. */
+	assert_int_equal(atr_approvals_new(&c), 0);
+	assert_int_equal(atr_approvals_page(c, log, 1, 0, 2, &s, &next), 0);
+	seqs(s, got, sizeof(got));
+	atr_free(s);
+	assert_string_equal(got, "3,6");
+	assert_int_equal(next, 7);
+	assert_int_equal(atr_approvals_page(c, log, 1, next, 2, &s, &next), 0);
+	seqs(s, got, sizeof(got));
+	atr_free(s);
+	assert_string_equal(got, "7");
+	assert_int_equal(next, 0);
+	assert_int_equal(atr_approvals_page(c, log, 0, 0, 1, &s, &next), 0);
+	seqs(s, got, sizeof(got));
+	atr_free(s);
+	assert_string_equal(got, "6");
+	assert_int_equal(next, 7);
+	/* Resolved between two pages: the next page simply no longer holds it. */
+	append(log, "{\"type\":\"approval_resolved\",\"actor\":\"eve\",\"job_id\":\"P\","
+	            "\"reason\":\"ok\",\"approval\":{\"id\":\"PA7\",\"resolution\":"
+	            "\"rejected\",\"resolved_by\":\"eve\"}}");
+	assert_int_equal(atr_approvals_page(c, log, 0, next, 1, &s, &next), 0);
+	assert_string_equal(s, "[]");
+	assert_int_equal(next, 0);
+	atr_free(s);
+	assert_int_equal(atr_approvals_page(c, log, 1, 7, 0, &s, &next), 0);
+	assert_non_null(strstr(s, "\"resolution\":\"rejected\",\"resolved_by\":\"eve\""));
+	atr_free(s);
+	atr_approvals_free(c);
+
+	/* More decisions and approvals than the state lists: capped, counted in full. */
+	for (int i = 0; i < ATR_JOB_LIST_MAX + 5; i++) {
+		append(log, "{\"type\":\"decision\",\"actor\":\"bot\",\"job_id\":\"P\","
+		            "\"reason\":\"more\",\"policy\":{\"decision\":\"ALLOW\"}}");
+		append(log, "{\"type\":\"approval_request\",\"actor\":\"bot\",\"job_id\":\"P\","
+		            "\"reason\":\"more\",\"approval\":{\"id\":\"M\"}}");
+	}
+	j = job(log, "P");
+	assert_int_equal(json_array_size(json_object_get(j, "decisions")), ATR_JOB_LIST_MAX);
+	assert_int_equal(json_integer_value(json_object_get(j, "decisions_total")),
+	                 5 + ATR_JOB_LIST_MAX + 5);
+	assert_int_equal(json_array_size(json_object_get(j, "approvals")), ATR_JOB_LIST_MAX);
+	assert_int_equal(json_integer_value(json_object_get(j, "approvals_total")),
+	                 3 + ATR_JOB_LIST_MAX + 5);
+	assert_int_equal(json_integer_value(json_object_get(j, "events")),
+	                 10 + 2 * (ATR_JOB_LIST_MAX + 5));
+	/* The requests "M" past the cap are unresolved: the state still sees them. */
+	assert_string_equal(jstr(j, "status"), "awaiting_approval");
+	json_decref(j);
+	atr_log_free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_job_lifecycle, tmpstore_setup, tmpstore_teardown),
 	    cmocka_unit_test_setup_teardown(test_approvals_cache_follows_the_log, tmpstore_setup,
 	                                    tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_pages, tmpstore_setup, tmpstore_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,7 +166,7 @@ static void test_proofs_match_records(void **state)
 	assert_int_equal(atr_log_root(log, 301, &root), ATR_EINVALID);
 
 	atr_verify_result vr;
-	assert_int_equal(atr_log_verify(log, NULL, NULL, &vr), 0);
+	assert_int_equal(atr_log_verify(log, NULL, NULL, NULL, &vr), 0);
 	assert_int_equal(vr.status, ATR_VERIFY_UNANCHORED);
 	assert_int_equal(vr.records, 300);
 	assert_memory_equal(vr.root.b, root2.b, 32);
@@ -190,7 +190,7 @@ static void test_two_handles(void **state)
 	assert_memory_equal(ra.b, rb.b, 32);
 
 	atr_verify_result vr;
-	assert_int_equal(atr_log_verify(b, NULL, NULL, &vr), 0);
+	assert_int_equal(atr_log_verify(b, NULL, NULL, NULL, &vr), 0);
 	assert_int_equal(vr.status, ATR_VERIFY_UNANCHORED);
 	assert_memory_equal(vr.root.b, ra.b, 32);
 	atr_log_free(a);
