@@ -11,7 +11,7 @@
 #include "cli/cli.h"
 #include "cli/remote.h"
 
-enum { O_SIZE = OPT_FIRST_CMD, O_CONSISTENCY, O_JSON };
+enum { O_SIZE = OPT_FIRST_CMD, O_CONSISTENCY, O_JSON, O_CHECKPOINT };
 
 static void print_path(const atr_hash *path, size_t n, int json)
 {
@@ -164,6 +164,45 @@ out:
 	return rc;
 }
 
+/*
+ * The proof bundle of one event against a signed checkpoint: the auditor's
+ * file, else the newest one stored with the log.
+ */
+static int prove_bundle(atr_log *log, const char *event_id, const char *cp_file)
+{
+	atr_record *rec = NULL;
+	char *note = NULL, *bundle = NULL;
+	size_t nlen = 0;
+	uint64_t seq;
+	int rc = CLI_FAIL;
+
+	if (atr_log_get_by_id(log, event_id, &rec) != 0)
+		return cli_fail(NULL);
+	seq = atr_record_seq(rec);
+	atr_record_free(rec);
+	if (cp_file) {
+		if (cli_read_file(cp_file, 1 << 16, &note, &nlen) != CLI_OK)
+			return CLI_FAIL;
+	} else if (atr_log_checkpoint_get(log, ATR_CHECKPOINT_LATEST, &note, &nlen) != 0) {
+		cli_fail("no signed checkpoint to prove against (sign one with 'agentrail checkpoint "
+		         "--key FILE', or give --checkpoint FILE)");
+		return CLI_FAIL;
+	}
+	if (atr_log_proof_bundle(log, seq, note, nlen, &bundle) != 0) {
+		cli_fail("cannot make the proof bundle");
+		goto done;
+	}
+	puts(bundle);
+	rc = cli_finish_stdout(CLI_OK);
+done:
+	if (cp_file)
+		free(note);
+	else
+		atr_free(note);
+	atr_free(bundle);
+	return rc;
+}
+
 /* ----------------------------------------------------------- remote */
 
 /* GET /api/v1/root: the current size and root. */
@@ -311,12 +350,14 @@ int cmd_prove(struct cli *cli, int argc, char **argv)
 	    {"size", required_argument, NULL, O_SIZE},
 	    {"consistency", no_argument, NULL, O_CONSISTENCY},
 	    {"json", no_argument, NULL, O_JSON},
+	    {"checkpoint", required_argument, NULL, O_CHECKPOINT},
 	    {"store", required_argument, NULL, OPT_STORE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t size = 0, a = 0, b = 0;
 	int has_size = 0, consistency = 0, json = 0, c, r, rc;
+	const char *checkpoint = NULL, *event_id = NULL;
 	atr_log *log = NULL;
 
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -332,10 +373,28 @@ int cmd_prove(struct cli *cli, int argc, char **argv)
 		case O_JSON:
 			json = 1;
 			break;
+		case O_CHECKPOINT:
+			checkpoint = optarg;
+			break;
 		default:
 			if ((r = cli_common_opt(cli, c, argv)) >= 0)
 				return r;
 		}
+	}
+	/* An event id (a UUID, never all digits) asks for a proof bundle. */
+	if (!consistency && argc - optind == 1 && strchr(argv[optind], '-'))
+		event_id = argv[optind];
+	if (event_id || checkpoint) {
+		if (!event_id || consistency || has_size)
+			return cli_usage(cli, "--checkpoint makes a proof bundle: prove EVENT_ID "
+			                      "[--checkpoint FILE]");
+		if (cli_is_remote(cli))
+			return cli_remote_unsupported(cli, "make the bundle where the store is");
+		if (cli_open(cli, ATR_OPEN_READONLY, &log) != CLI_OK)
+			return CLI_FAIL;
+		rc = prove_bundle(log, event_id, checkpoint);
+		atr_log_free(log);
+		return rc;
 	}
 	if (consistency) {
 		if (has_size)

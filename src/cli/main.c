@@ -176,13 +176,19 @@ static const struct cli_cmd commands[] = {
     {"prove", cmd_prove, "print an inclusion or consistency proof",
      "agentrail prove [--store URI] SEQ [--size N] [--json]\n"
      "   or: agentrail prove [--store URI] --consistency OLD NEW [--json]\n"
+     "   or: agentrail prove [--store URI] EVENT_ID [--checkpoint FILE]\n"
      "\n"
      "Inclusion: the leaf hash of record SEQ, the root of the tree of size N and the audit\n"
      "path, one hash per line. Consistency: the roots of both sizes and the path proving the\n"
      "smaller tree is a prefix of the larger. Each proof is checked before it is printed.\n"
+     "Given an EVENT_ID, print a proof bundle (one JSON line): the record's exact bytes and\n"
+     "payload, its leaf index and audit path, and the signed checkpoint they lead to, which\n"
+     "'agentrail verify-proof BUNDLE --key VKEY' checks offline.\n"
      "\n"
      "  --size N               tree size for an inclusion proof (default: the log size)\n"
      "  --consistency          prove that size OLD is a prefix of size NEW\n"
+     "  --checkpoint FILE      the signed checkpoint to prove against (default: the newest\n"
+     "                         one stored with the log)\n"
      "  --json                 one JSON object\n" STORE_HELP},
     {"bench", cmd_bench, "measure ingest, verify, HTTP ingest and query latency",
      "agentrail bench ingest [--events N] [--batch B] [--store URI] [--keep]\n"

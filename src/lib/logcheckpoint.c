@@ -40,6 +40,20 @@ static int check_extends(atr_log *log, const char *note, size_t len, uint64_t si
 	return 0;
 }
 
+/* Does 'note' carry a valid signature by the key of 's'? */
+static int signed_by(const atr_signer *s, const char *note, size_t len)
+{
+	atr_verifier *v = NULL;
+	atr_checkpoint cp;
+	char *vkey = NULL;
+	int ok = atr_signer_verifier_key(s, &vkey) == 0 && atr_verifier_new(&v, vkey) == 0 &&
+	         atr_checkpoint_open(note, len, v, &cp) == 0;
+
+	atr_verifier_free(v);
+	free(vkey);
+	return ok;
+}
+
 int atr_log_checkpoint_sign(atr_log *log, const atr_signer *s, char **note, atr_checkpoint *cp)
 {
 	atr_checkpoint last, mine;
@@ -58,7 +72,7 @@ int atr_log_checkpoint_sign(atr_log *log, const atr_signer *s, char **note, atr_
 		free(prev);
 		return rc;
 	}
-	if (prev && last.size == size && strcmp(last.origin, atr_signer_name(s)) == 0) {
+	if (prev && last.size == size && signed_by(s, prev, plen)) {
 		/* Nothing new since: answer the stored one (it may carry other signatures too). */
 		*note = prev;
 		if (cp)

@@ -315,7 +315,7 @@ static void judge_checkpoints(struct checker *c, uint64_t size)
 			             (unsigned long long)x->size, a, b);
 		}
 	}
-	if (differs && !c->tampered) {
+	if (differs && !c->has_last_bad) {
 		for (size_t i = 0; i < c->ncp && c->cps[i].size < differs->size; i++)
 			if (c->cps[i].state == CP_HOLDS)
 				held_below = c->cps[i].size;
@@ -472,9 +472,9 @@ static void check_root(struct checker *c, uint64_t size, const atr_hash *want)
 	}
 }
 
+/* The verdict, once every finding is in (judge_checkpoints() included). */
 static void checker_finish(struct checker *c, uint64_t size)
 {
-	judge_checkpoints(c, size);
 	if (c->tampered)
 		c->res->status = ATR_VERIFY_TAMPERED;
 	else if (c->forked)
@@ -752,6 +752,8 @@ int atr_log_verify(atr_log *log, const atr_verify_opts *opts, atr_finding_fn fn,
 finish:
 	if ((rc = check_beyond(&c, log->st, size)) < 0)
 		goto done;
+	/* Checkpoints first: they locate a change the tree's root can only see. */
+	judge_checkpoints(&c, size);
 	if (!no_root) {
 		check_root(&c, size, &tree_root);
 	} else {
@@ -1058,6 +1060,9 @@ int atr_export_verify(const char *path, const atr_verify_opts *opts, atr_finding
 		goto done;
 	}
 	report_pending(&c);
+	if (have_head && c.next < head_size && (rc = note_missing(&c, head_size, NULL, NULL)) < 0)
+		goto done;
+	judge_checkpoints(&c, c.next);
 	if (!have_head) {
 		report(&c, ATR_FINDING_TRUNCATED, 0, 0,
 		       "the export ends without its tree head: it was cut short after %llu records",
@@ -1065,8 +1070,6 @@ int atr_export_verify(const char *path, const atr_verify_opts *opts, atr_finding
 		atr__edge_root(c.edge, &out->root);
 		out->size = c.next;
 	} else {
-		if (c.next < head_size && (rc = note_missing(&c, head_size, NULL, NULL)) < 0)
-			goto done;
 		if (c.next > head_size)
 			report(&c, ATR_FINDING_MALFORMED, 0, 0,
 			       "the export holds %llu records but its tree head says %llu",
