@@ -8,6 +8,7 @@
  * receivers (witness.c). Ingest never waits for it; SQLite's lock orders
  * its small checkpoint write with the group commits.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -135,6 +136,26 @@ static int load_key(struct srv_signer *sg, const char *path, const char *sdir)
 	return 0;
 }
 
+/* Remove temporary files an earlier run killed mid-write left (".checkpoint.….tmp",
+ * ".latest.….tmp"). */
+static void remove_stale(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if ((strncmp(e->d_name, ".checkpoint.", 12) == 0 ||
+		     strncmp(e->d_name, ".latest.", 8) == 0) &&
+		    n > 4 && strcmp(e->d_name + n - 4, ".tmp") == 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
+
 /* A witness directory: created if missing (one level), writable, outside the store's directory. */
 static int add_dir(struct srv_signer *sg, const char *dir, const char *sdir)
 {
@@ -164,6 +185,7 @@ static int add_dir(struct srv_signer *sg, const char *dir, const char *sdir)
 		    dir, sdir);
 		return -1;
 	}
+	remove_stale(real);
 	if (!(sg->dirs[sg->ndirs] = strdup(real))) {
 		fprintf(stderr, "agentrail: out of memory\n");
 		return -1;
