@@ -7,7 +7,7 @@ PREFIX     ?= /usr/local
 CMAKE_FLAGS ?=
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-asan run test test-fast test-asan install bench format clean
+.PHONY: all deps build build-asan run test test-fast test-asan install bench docs format clean
 
 all: build
 
@@ -44,6 +44,10 @@ install: build
 bench: build
 	$(BUILD)/agentrail bench ingest --events 200000 --batch 1000 --store $(BUILD)/bench.db
 	$(BUILD)/agentrail bench verify --store $(BUILD)/bench.db
+
+# docs/cli.md holds every command's --help (tests/integration/test_docs.sh checks it).
+docs: build
+	scripts/gen-cli-doc $(BUILD)/agentrail docs/cli.md
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

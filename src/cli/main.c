@@ -9,8 +9,9 @@
 #include "cli/cli.h"
 
 #define STORE_HELP                                                                                 \
-	"  --store URI            the log: a path or sqlite:PATH (default: $AGENTRAIL_STORE,\n"    \
-	"                         else $XDG_DATA_HOME/agentrail/agentrail.db)\n"                   \
+	"  --store URI            the log: a path, sqlite:PATH, or http(s)://HOST:PORT for the\n"  \
+	"                         commands with a client mode (default: $AGENTRAIL_STORE, else\n" \
+	"                         $XDG_DATA_HOME/agentrail/agentrail.db)\n"                       \
 	"  -h, --help             show this help\n"
 
 static const struct cli_cmd commands[] = {
@@ -110,21 +111,61 @@ static const struct cli_cmd commands[] = {
      "\n"
      "  -o, --out FILE         write to FILE (atomically: FILE.tmp, fsync, rename) instead of\n"
      "                         standard output\n" STORE_HELP},
-    {"verify", cmd_verify, "check every record, payload and tree hash",
-     "agentrail verify [--store URI] [--export FILE|-] [--json]\n"
+    {"verify", cmd_verify, "check every record, payload, tree hash and signed checkpoint",
+     "agentrail verify [--store URI | --export FILE|-] [--key VKEY]... [--checkpoint FILE]...\n"
+     "                        [--json]\n"
      "\n"
-     "Stream the whole log (or an export file) and report every finding, then the status.\n"
-     "Exit status: 0 OK, 1 TAMPERED/TRUNCATED/FORKED, 2 UNANCHORED (consistent, but no\n"
-     "signed checkpoint vouches for it), 3 ERROR, 64 usage error.\n"
+     "Stream the whole log (or an export file, needing no database) and report every finding,\n"
+     "then the status: every record's leaf, every payload against its commitment, every\n"
+     "256-record block and the root against the stored tree, every stored checkpoint's\n"
+     "signature (with --key) and root, and every anchor: a checkpoint the auditor kept, which\n"
+     "the log must still contain exactly. Findings name the seq (or range) and the kind:\n"
+     "record_changed, payload_changed, payload_erased, missing, reordered, malformed,\n"
+     "tree_mismatch, truncated, checkpoint_mismatch, bad_signature, fork, unanchored.\n"
+     "Exit status: 0 OK (every record covered by a checkpoint signed with a trusted key),\n"
+     "1 TAMPERED/TRUNCATED/FORKED, 2 UNANCHORED (consistent, but not, or not all, vouched for\n"
+     "by a trusted signature), 3 ERROR, 64 usage error.\n"
      "\n"
      "  --export FILE|-        verify an export file instead of the store\n"
+     "  --key VKEY             a trusted verifier key (from agentrail keygen); repeatable\n"
+     "  --checkpoint FILE      an anchor: a signed checkpoint kept outside the log; repeatable,\n"
+     "                         needs --key\n"
      "  --json                 one JSON object: status, records, size, root_hash, erased,\n"
-     "                         first_bad_seq, findings\n" STORE_HELP},
+     "                         checkpoints, anchored_size, first_bad_seq, findings (kind, seq,\n"
+     "                         seq_last, checkpoint_size, message)\n" STORE_HELP},
     {"root", cmd_root, "print the Merkle root of the log",
      "agentrail root [--store URI] [--size N] [--json]\n"
      "\n"
      "  --size N               the root of the first N records (default: all)\n"
      "  --json                 {\"size\":N,\"root_hash\":\"...\"}\n" STORE_HELP},
+    {"prove", cmd_prove, "print an inclusion or consistency proof",
+     "agentrail prove [--store URI] SEQ [--size N] [--json]\n"
+     "   or: agentrail prove [--store URI] --consistency OLD NEW [--json]\n"
+     "   or: agentrail prove [--store URI] EVENT_ID [--checkpoint FILE]\n"
+     "\n"
+     "Inclusion: the leaf hash of record SEQ, the root of the tree of size N and the audit\n"
+     "path, one hash per line. Consistency: the roots of both sizes and the path proving the\n"
+     "smaller tree is a prefix of the larger. Each proof is checked before it is printed.\n"
+     "Given an EVENT_ID, print a proof bundle (one JSON line): the record's exact bytes and\n"
+     "payload, its leaf index and audit path, and the signed checkpoint they lead to, which\n"
+     "'agentrail verify-proof BUNDLE --key VKEY' checks offline.\n"
+     "\n"
+     "  --size N               tree size for an inclusion proof (default: the log size)\n"
+     "  --consistency          prove that size OLD is a prefix of size NEW\n"
+     "  --checkpoint FILE      the signed checkpoint to prove against (default: the newest\n"
+     "                         one stored with the log)\n"
+     "  --json                 one JSON object\n" STORE_HELP},
+    {"verify-proof", cmd_verify_proof, "check a proof bundle offline with the verifier key",
+     "agentrail verify-proof --key VKEY [--json] BUNDLE|-\n"
+     "\n"
+     "Check a proof bundle made by 'agentrail prove EVENT_ID' with nothing but the log's\n"
+     "verifier key: the checkpoint's signature, the record's leaf hash, the audit path to the\n"
+     "signed root, and the payload against the record's commitment. Exit 0 when it holds, 1\n"
+     "when it does not (the message says what), 3 when the check could not run.\n"
+     "\n"
+     "  --key VKEY             the log's verifier key (the .pub file from agentrail keygen)\n"
+     "  --json                 print the result as JSON\n"
+     "  -h, --help             show this help\n"},
     {"keygen", cmd_keygen, "make an Ed25519 key pair for signing checkpoints",
      "agentrail keygen --name ORIGIN --out PREFIX [--force]\n"
      "\n"
@@ -162,62 +203,6 @@ static const struct cli_cmd commands[] = {
      "  --store URI            the log to prove consistency against (default: none, only\n"
      "                         $AGENTRAIL_STORE if set)\n"
      "  -h, --help             show this help\n"},
-    {"verify-proof", cmd_verify_proof, "check a proof bundle offline with the verifier key",
-     "agentrail verify-proof --key VKEY [--json] BUNDLE|-\n"
-     "\n"
-     "Check a proof bundle made by 'agentrail prove EVENT_ID' with nothing but the log's\n"
-     "verifier key: the checkpoint's signature, the record's leaf hash, the audit path to the\n"
-     "signed root, and the payload against the record's commitment. Exit 0 when it holds, 1\n"
-     "when it does not (the message says what), 3 when the check could not run.\n"
-     "\n"
-     "  --key VKEY             the log's verifier key (the .pub file from agentrail keygen)\n"
-     "  --json                 print the result as JSON\n"
-     "  -h, --help             show this help\n"},
-    {"prove", cmd_prove, "print an inclusion or consistency proof",
-     "agentrail prove [--store URI] SEQ [--size N] [--json]\n"
-     "   or: agentrail prove [--store URI] --consistency OLD NEW [--json]\n"
-     "   or: agentrail prove [--store URI] EVENT_ID [--checkpoint FILE]\n"
-     "\n"
-     "Inclusion: the leaf hash of record SEQ, the root of the tree of size N and the audit\n"
-     "path, one hash per line. Consistency: the roots of both sizes and the path proving the\n"
-     "smaller tree is a prefix of the larger. Each proof is checked before it is printed.\n"
-     "Given an EVENT_ID, print a proof bundle (one JSON line): the record's exact bytes and\n"
-     "payload, its leaf index and audit path, and the signed checkpoint they lead to, which\n"
-     "'agentrail verify-proof BUNDLE --key VKEY' checks offline.\n"
-     "\n"
-     "  --size N               tree size for an inclusion proof (default: the log size)\n"
-     "  --consistency          prove that size OLD is a prefix of size NEW\n"
-     "  --checkpoint FILE      the signed checkpoint to prove against (default: the newest\n"
-     "                         one stored with the log)\n"
-     "  --json                 one JSON object\n" STORE_HELP},
-    {"bench", cmd_bench, "measure ingest, verify, HTTP ingest and query latency",
-     "agentrail bench ingest [--events N] [--batch B] [--store URI] [--keep]\n"
-     "   or: agentrail bench verify [--store URI] [--events N]\n"
-     "   or: agentrail bench http [--events N] [--batch B] [--connections C]\n"
-     "                            [--url http://HOST:PORT | --store URI] [--keep]\n"
-     "   or: agentrail bench query [--events N] [--requests R] [--store URI] [--keep]\n"
-     "\n"
-     "ingest: append N synthetic tool_call events in durable batches of B, timing only the\n"
-     "appends. verify: time a full verification (of a fresh store of N events unless --store).\n"
-     "http: POST N events to a server from C keep-alive connections, B per request (a JSON\n"
-     "array, or one object when B is 1), and report events/s and request latency; without\n"
-     "--url it starts `agentrail serve` on a free loopback port and stops it at the end.\n"
-     "Any answer but 201 is counted and makes the exit status 1.\n"
-     "query: fill a store with N events of jobs (50 events each), workflow runs (300) and\n"
-     "approvals (one job in 10; one in 200 left pending), serve it, and time R sequential\n"
-     "GETs over one keep-alive connection of each of /api/v1/jobs/{id}, the workflow-run\n"
-     "timeline (limit=200) and /api/v1/approvals; one JSON line per endpoint, and any answer\n"
-     "but 200 makes the exit status 1.\n"
-     "Prints one JSON line (query: one per endpoint). Without --store a temporary store is\n"
-     "used and removed.\n"
-     "\n"
-     "  --events N             events to send (ingest and http default 10000, verify 200000,\n"
-     "                         query 1000000)\n"
-     "  --requests R           query: requests per endpoint (default 1000)\n"
-     "  --batch B              events per batch or request (default 1000; http default 1)\n"
-     "  --connections C        http: client connections, one thread each (default 8)\n"
-     "  --url URL              http: the server to load (default: start one)\n"
-     "  --keep                 keep the temporary store and print its path on stderr\n" STORE_HELP},
     {"token", cmd_token, "create, list or revoke bearer tokens",
      "agentrail token create --role ROLE [--name NAME] [--actor WHO] [--store URI]\n"
      "   or: agentrail token list [--json] [--store URI]\n"
@@ -264,6 +249,34 @@ static const struct cli_cmd commands[] = {
      "                         directory) as checkpoint.<size>.note and latest; repeatable\n"
      "  --witness-url URL      also POST each new checkpoint (text/plain) to URL, retried with\n"
      "                         back-off from a background queue; repeatable\n" STORE_HELP},
+    {"bench", cmd_bench, "measure ingest, verify, HTTP ingest and query latency",
+     "agentrail bench ingest [--events N] [--batch B] [--store URI] [--keep]\n"
+     "   or: agentrail bench verify [--store URI] [--events N]\n"
+     "   or: agentrail bench http [--events N] [--batch B] [--connections C]\n"
+     "                            [--url http://HOST:PORT | --store URI] [--keep]\n"
+     "   or: agentrail bench query [--events N] [--requests R] [--store URI] [--keep]\n"
+     "\n"
+     "ingest: append N synthetic tool_call events in durable batches of B, timing only the\n"
+     "appends. verify: time a full verification (of a fresh store of N events unless --store).\n"
+     "http: POST N events to a server from C keep-alive connections, B per request (a JSON\n"
+     "array, or one object when B is 1), and report events/s and request latency; without\n"
+     "--url it starts `agentrail serve` on a free loopback port and stops it at the end.\n"
+     "Any answer but 201 is counted and makes the exit status 1.\n"
+     "query: fill a store with N events of jobs (50 events each), workflow runs (300) and\n"
+     "approvals (one job in 10; one in 200 left pending), serve it, and time R sequential\n"
+     "GETs over one keep-alive connection of each of /api/v1/jobs/{id}, the workflow-run\n"
+     "timeline (limit=200) and /api/v1/approvals; one JSON line per endpoint, and any answer\n"
+     "but 200 makes the exit status 1.\n"
+     "Prints one JSON line (query: one per endpoint). Without --store a temporary store is\n"
+     "used and removed.\n"
+     "\n"
+     "  --events N             events to send (ingest and http default 10000, verify 200000,\n"
+     "                         query 1000000)\n"
+     "  --requests R           query: requests per endpoint (default 1000)\n"
+     "  --batch B              events per batch or request (default 1000; http default 1)\n"
+     "  --connections C        http: client connections, one thread each (default 8)\n"
+     "  --url URL              http: the server to load (default: start one)\n"
+     "  --keep                 keep the temporary store and print its path on stderr\n" STORE_HELP},
     {"demo", cmd_demo, "record a small example pipeline and show its trail",
      "agentrail demo [--store URI]\n"
      "\n"
@@ -284,16 +297,17 @@ static void main_help(FILE *out)
 	      "commands:\n",
 	      out);
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "global options (also accepted after the command name):\n"
-	      "  --store URI   the log: a path or sqlite:PATH (default: $AGENTRAIL_STORE, else\n"
+	      "  --store URI   the log: a path, sqlite:PATH, or a server's http(s)://HOST:PORT\n"
+	      "                (client mode; default: $AGENTRAIL_STORE, else\n"
 	      "                $XDG_DATA_HOME/agentrail/agentrail.db)\n"
 	      "  -h, --help    show this help\n"
 	      "  -V, --version print the version\n"
 	      "\n"
 	      "exit status: 0 ok, 1 failure, 64 usage error (verify: 0 OK, 1 TAMPERED,\n"
-	      "2 UNANCHORED, 3 ERROR)\n",
+	      "TRUNCATED or FORKED, 2 UNANCHORED, 3 ERROR)\n",
 	      out);
 }
 
