@@ -338,9 +338,11 @@ static void judge_checkpoints(struct checker *c, uint64_t size)
 	/* Unless a finding already names where the log went wrong. */
 	if (c->opts->nkeys && anchored < size && !c->has_last_bad && !c->forked && !c->truncated)
 		report_range(c, ATR_FINDING_UNANCHORED, 1, anchored, size - 1, 0,
-		             "records %llu to %llu are not covered by a checkpoint signed with a "
-		             "trusted key",
-		             (unsigned long long)anchored, (unsigned long long)size - 1);
+		             "%s %llu%s%.0llu %s not covered by a checkpoint signed with a trusted key",
+		             anchored + 1 == size ? "record" : "records", (unsigned long long)anchored,
+		             anchored + 1 == size ? "" : " to ",
+		             anchored + 1 == size ? 0ull : (unsigned long long)size - 1,
+		             anchored + 1 == size ? "is" : "are");
 }
 
 /*
