@@ -320,13 +320,15 @@ static void judge_checkpoints(struct checker *c, uint64_t size)
 			if (c->cps[i].state == CP_HOLDS)
 				held_below = c->cps[i].size;
 		atr_hash_hex(&differs->root, a);
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)held_below);
 		report_range(c, ATR_FINDING_CHECKPOINT_MISMATCH, 1, held_below, differs->size - 1,
 		             differs->size,
-		             "records %llu to %llu were changed after the checkpoint of size %llu was "
-		             "signed (it says root %s; the records hash otherwise, and the "
-		             "checkpoint of size %llu still holds)",
+		             "a record from %llu to %llu was changed after the checkpoint of size %llu "
+		             "was signed: it says root %s, the records hash otherwise%s%s%s",
 		             (unsigned long long)held_below, (unsigned long long)differs->size - 1,
-		             (unsigned long long)differs->size, a, (unsigned long long)held_below);
+		             (unsigned long long)differs->size, a,
+		             held_below ? " (the checkpoint of size " : "", held_below ? b : "",
+		             held_below ? " still holds)" : "");
 	}
 	if (beyond)
 		report_range(c, ATR_FINDING_TRUNCATED, 1, size, beyond->size - 1, beyond->size,
