@@ -690,8 +690,7 @@ int srv_run(const struct srv_config *cfg)
 	                     (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
 	                     (unsigned int)cfg->threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 	                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-	                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
-	                     MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+	                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024, MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr,
 		        "agentrail: cannot listen on '%s' (in use, or not an address here)\n",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The crash suite (issue 4): a real `agentrail serve` under concurrent ingest
-# (8 connections of single events and batches, crash_load.py) is killed with
-# SIGKILL at a random moment, ATR_CRASH_ROUNDS times (default 30), and
-# restarted on the same store and port. After each kill:
+# (crash_load.py: 8 connections posting single events and batches of up to
+# 55, with client-chosen event_ids) is killed with SIGKILL at a random moment
+# (50 to 700 ms after the first answer), ATR_CRASH_ROUNDS times (default 30),
+# and restarted on the same store and port. After each kill:
 #   - every event whose request got a 201 is in the store (an export of the
 #     whole store is compared with the acknowledged ids), seqs are 0..N-1
 #     with no repeat, and nothing is stored that was not sent;
@@ -11,8 +12,10 @@
 #   - `agentrail verify` passes (exit 0 OK or 2 UNANCHORED; never 1 or 3) and
 #     the tree size never shrinks;
 #   - the restarted server answers /healthz and accepts a new event.
-# Every tenth round (5, 15, 25, ...) also posts 5000-event batches and kills
-# while one is in flight: it must be all there or all absent afterwards.
+# Every tenth round (5, 15, 25, ...) instead runs 3 such connections and one
+# posting 5000-event batches back to back, and kills while one is in flight
+# (a random point of the round trip the previous one took): it must be all
+# there or all absent afterwards.
 # Odd rounds check the killed store before the restart (the reader meets the
 # crashed WAL first), even rounds after it.
 # When this build's `serve` signs checkpoints (--key, --witness), the server
@@ -20,8 +23,9 @@
 # round also needs `verify --key` to find the stored checkpoints consistent
 # with the tree and `witness check` to find every witness file whole and
 # consistent; after the final SIGTERM (which signs) verify must say OK.
-# ATR_CRASH_SIGN=0 turns that off. The choices are seeded: the seed
-# is printed, ATR_CRASH_SEED=N repeats them (the kill moments stay racy).
+# ATR_CRASH_SIGN=0 turns that off.
+# The choices are seeded: the seed is printed, ATR_CRASH_SEED=N repeats the
+# delays and the events (what is in flight at the kill stays a race).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/server.sh"
@@ -64,7 +68,7 @@ srv_start() {
 			>>"$T/serve.out" 2>"$T/serve.err.last" &
 		SRV_PID=$!
 		for i in $(seq 300); do
-			curl -sf "$URL/healthz" >/dev/null 2>&1 && { cat "$T/serve.err.last" >>"$T/serve.err"; return 0; }
+			curl -sf -m 5 "$URL/healthz" >/dev/null 2>&1 && { cat "$T/serve.err.last" >>"$T/serve.err"; return 0; }
 			kill -0 "$SRV_PID" 2>/dev/null || break
 			sleep 0.05
 		done
@@ -138,7 +142,7 @@ restart() {
 	fi
 	pass
 	id=$(cat /proc/sys/kernel/random/uuid)
-	http POST /api/v1/events -H 'Content-Type: application/json' \
+	http POST /api/v1/events -m 30 -H 'Content-Type: application/json' \
 		--data-binary "{\"type\":\"output\",\"actor\":\"crash-test\",\"event_id\":\"$id\",\"detail\":{\"round\":$r}}"
 	if [ "$CODE" = 201 ]; then
 		pass

@@ -250,4 +250,10 @@ print(len(lost))' "$T/load.jsonl" "$T/acked")
 assert_eq 0 "$LOST" "every acknowledged event is in the store ($ACKED acked)"
 expect_exit 2 "$AGENTRAIL" --store "$LOAD" verify
 
+# A second server on a port in use is refused: events never split between two logs.
+start_server "$T/first.db"
+expect_exit 1 timeout 10 "$AGENTRAIL" --store "$T/second.db" serve --listen "127.0.0.1:$PORT"
+assert_contains "$ERR" "cannot listen on '127.0.0.1:$PORT'" "port in use"
+stop_server
+
 finish
