@@ -556,82 +556,39 @@ static void check_block(struct checker *c, struct leaves *blocks)
 }
 
 /*
- * Store verification is pipelined over two threads: while a worker hashes
- * one chunk of records, this thread reads the next from the store; then the
- * hashed chunk is placed in order. Memory stays bounded by two chunks.
+ * Store verification is pipelined over two threads: this thread reads one
+ * chunk of records and hashes each where SQLite holds it (no copy), while a
+ * worker places the chunk before it in order against the stored tree.
+ * Memory stays bounded by two chunks of hashes.
  */
-#define CHUNK_ROWS  1024
-#define CHUNK_BYTES (8u << 20)
+#define CHUNK_ROWS 4096
 
 struct chunk {
 	size_t n;
 	struct {
 		uint64_t seq;
-		size_t rec, rlen, det, dlen;
-		int has_payload;
-		uint8_t salt[32];
+		size_t bytes; /* record and payload bytes hashed */
 	} row[CHUNK_ROWS];
 	struct hashed h[CHUNK_ROWS];
-	char *buf;
-	size_t len, cap;
 };
 
-static int chunk_put(struct chunk *k, const char *p, size_t n, size_t *off)
-{
-	if (k->len + n > k->cap) {
-		size_t cap = k->cap ? k->cap : (1u << 20);
-		char *b;
-
-		while (cap < k->len + n)
-			cap *= 2;
-		if (!(b = realloc(k->buf, cap)))
-			return atr__err(ATR_ENOMEM, "out of memory");
-		k->buf = b;
-		k->cap = cap;
-	}
-	memcpy(k->buf + k->len, p, n);
-	*off = k->len;
-	k->len += n;
-	return 0;
-}
-
-/* Read up to one chunk of rows; answers the row count (0 at the end) or a status. */
+/* Read and hash up to one chunk of rows; answers the row count (0 at the end) or a status. */
 static int chunk_fill(struct chunk *k, atr_store *st, atr_store_cursor *cur)
 {
 	atr_store_row r;
 	int rc = 0;
 
 	k->n = 0;
-	k->len = 0;
-	while (k->n < CHUNK_ROWS && k->len < CHUNK_BYTES && (rc = st->query_next(cur, &r)) > 0) {
+	while (k->n < CHUNK_ROWS && (rc = st->query_next(cur, &r)) > 0) {
 		size_t i = k->n++;
+		int pl = r.detail && r.salt;
 
 		k->row[i].seq = r.seq;
-		k->row[i].rlen = r.record_len;
-		k->row[i].has_payload = r.detail && r.salt;
-		k->row[i].dlen = k->row[i].has_payload ? r.detail_len : 0;
-		if ((rc = chunk_put(k, r.record, r.record_len, &k->row[i].rec)) < 0 ||
-		    (k->row[i].has_payload &&
-		     (rc = chunk_put(k, r.detail, r.detail_len, &k->row[i].det)) < 0))
-			return rc;
-		if (k->row[i].has_payload)
-			memcpy(k->row[i].salt, r.salt, 32);
+		k->row[i].bytes = r.record_len + (pl ? r.detail_len : 0);
+		hash_record(&k->h[i], r.record, r.record_len, pl ? r.detail : NULL,
+		            pl ? r.detail_len : 0, pl ? r.salt : NULL);
 	}
 	return rc < 0 ? rc : (int)k->n;
-}
-
-static void *chunk_hash(void *arg)
-{
-	struct chunk *k = arg;
-
-	for (size_t i = 0; i < k->n; i++) {
-		int pl = k->row[i].has_payload;
-
-		hash_record(&k->h[i], k->buf + k->row[i].rec, k->row[i].rlen,
-		            pl ? k->buf + k->row[i].det : NULL, k->row[i].dlen,
-		            pl ? k->row[i].salt : NULL);
-	}
-	return NULL;
 }
 
 /* Place a hashed chunk's records in order against the stored tree. */
@@ -651,8 +608,7 @@ static int chunk_place(struct checker *c, struct chunk *k, struct leaves *lv,
 		if (!have)
 			report(c, ATR_FINDING_TREE_MISMATCH, 1, seq,
 			       "the tree has no leaf for record %llu", (unsigned long long)seq);
-		rc = place_record(c, seq, &k->h[i], have ? &leaf : NULL,
-		                  k->row[i].rlen + k->row[i].dlen);
+		rc = place_record(c, seq, &k->h[i], have ? &leaf : NULL, k->row[i].bytes);
 		if (rc < 0)
 			return rc;
 		if (c->next % ATR_TILE_WIDTH == 0)
@@ -684,6 +640,29 @@ static int check_beyond(struct checker *c, atr_store *st, uint64_t size)
 		       (unsigned long long)row.seq, (unsigned long long)size);
 	st->query_close(cur);
 	return rc < 0 ? rc : 0;
+}
+
+/*
+ * The second stage of the pipeline: place a hashed chunk. It runs in a
+ * worker thread while the caller reads the next chunk; an error's message is
+ * carried back, since messages are per thread.
+ */
+struct stage {
+	struct checker *c;
+	struct chunk *k;
+	struct leaves *lv, *blocks;
+	int rc;
+	char msg[512];
+};
+
+static void *chunk_stage(void *arg)
+{
+	struct stage *sg = arg;
+
+	sg->rc = chunk_place(sg->c, sg->k, sg->lv, sg->blocks);
+	if (sg->rc < 0)
+		snprintf(sg->msg, sizeof(sg->msg), "%s", atr_errmsg());
+	return NULL;
 }
 
 static int stored_checkpoint(void *ctx, uint64_t size, const char *note, size_t len)
@@ -736,17 +715,20 @@ int atr_log_verify(atr_log *log, const atr_verify_opts *opts, atr_finding_fn fn,
 		goto done;
 	n = chunk_fill(a, log->st, cur);
 	while (n > 0) {
+		struct stage sg = {&c, a, &lv[0], &lv[1], 0, ""};
 		pthread_t th;
-		int threaded = pthread_create(&th, NULL, chunk_hash, a) == 0;
+		int threaded = pthread_create(&th, NULL, chunk_stage, &sg) == 0;
 
 		/* A short chunk was the last: never step a finished cursor again. */
-		n = a->n < CHUNK_ROWS && a->len < CHUNK_BYTES ? 0 : chunk_fill(b, log->st, cur);
+		n = a->n < CHUNK_ROWS ? 0 : chunk_fill(b, log->st, cur);
 		if (threaded)
 			pthread_join(th, NULL);
 		else
-			chunk_hash(a);
-		if ((rc = chunk_place(&c, a, &lv[0], &lv[1])) < 0)
+			chunk_stage(&sg);
+		if ((rc = sg.rc) < 0) {
+			atr__err(rc, "%s", sg.msg);
 			goto done;
+		}
 		t = a;
 		a = b;
 		b = t;
@@ -770,10 +752,6 @@ done:
 	if (cur)
 		log->st->query_close(cur);
 	free(lv);
-	if (a)
-		free(a->buf);
-	if (b)
-		free(b->buf);
 	free(a);
 	free(b);
 	checker_release(&c);
