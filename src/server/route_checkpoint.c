@@ -88,7 +88,7 @@ void srv_h_checkpoints(struct srv_req *req)
 	const char *cursor;
 	struct util_buf b;
 	atr_log *log;
-	char msg[200];
+	char msg[200], tail[48];
 	int has_size, has_limit, rc = 0;
 
 	if (srv_only_args(req, allowed) || (has_size = arg_u64(req, "size", &size)) < 0 ||
@@ -164,15 +164,9 @@ void srv_h_checkpoints(struct srv_req *req)
 		srv_reply_error(req, rc, NULL, NULL);
 		return;
 	}
-	if (rc == 0) {
-		char c[20];
-
-		srv_cursor_encode(from, c);
-		if (srv_bufprintf(&b, "],\"next_cursor\":\"%s\"}", c))
-			goto oom;
-	} else if (util_buf_adds(&b, "],\"next_cursor\":null}")) {
+	srv_next_cursor(rc == 0, from, tail);
+	if (util_buf_adds(&b, "]") || util_buf_adds(&b, tail))
 		goto oom;
-	}
 	srv_reply_json(req, 200, &b);
 	util_buf_release(&b);
 	return;

@@ -52,19 +52,6 @@ static int page_args(struct srv_req *req, uint64_t def, uint64_t max, struct pag
 	return 0;
 }
 
-/* The closing member of a paged answer: ',"next_cursor":…}' (next 0: the last page). */
-static void next_cursor(uint64_t next, char out[48])
-{
-	char c[20];
-
-	if (!next) {
-		snprintf(out, 48, ",\"next_cursor\":null}");
-		return;
-	}
-	srv_cursor_encode(next, c);
-	snprintf(out, 48, ",\"next_cursor\":\"%s\"}", c);
-}
-
 /* Percent-encode 's' for a path segment or a query value. */
 static int url_encode(struct util_buf *b, const char *s)
 {
@@ -141,7 +128,7 @@ void srv_h_job_decisions(struct srv_req *req)
 	    !(log = srv_reader(req)))
 		return;
 	rc = atr_job_decisions_page(log, req->captures[0], pg.from, pg.limit, &json, &next);
-	next_cursor(next, post);
+	srv_next_cursor(next != 0, next, post);
 	srv_reply_wrapped(req, rc, "job_id", "{\"decisions\":", json, post);
 }
 
@@ -171,7 +158,7 @@ void srv_h_approvals(struct srv_req *req)
 	if (page_args(req, DER_MAX_LIMIT, DER_MAX_LIMIT, &pg) || !(log = srv_reader(req)))
 		return;
 	rc = atr_approvals_page(srv_approvals(req->srv), log, all, pg.from, pg.limit, &json, &next);
-	next_cursor(next, post);
+	srv_next_cursor(next != 0, next, post);
 	srv_reply_wrapped(req, rc, NULL, "{\"approvals\":", json, post);
 }
 
@@ -440,7 +427,7 @@ static void trail(struct srv_req *req, const char *field)
 		srv_reply_error(req, rc, rc == ATR_ENOMEM ? "out of memory" : NULL, NULL);
 		return;
 	}
-	next_cursor(next, post);
+	srv_next_cursor(next != 0, next, post);
 	util_buf_init(&b);
 	if (srv_bufprintf(&b, "{\"%s\":", field) || srv_json_str(&b, id, strlen(id)) ||
 	    util_buf_adds(&b, ",\"events\":[") || trail_write(&b, &t, root) ||
@@ -525,7 +512,7 @@ void srv_h_timeline(struct srv_req *req)
 		srv_reply_error(req, ATR_ENOTFOUND, msg, "run_id");
 		return;
 	}
-	next_cursor(next, post);
+	srv_next_cursor(next != 0, next, post);
 	if (util_buf_adds(&b, "]") || util_buf_adds(&b, post))
 		goto oom;
 	srv_reply_json(req, 200, &b);
@@ -599,7 +586,7 @@ void srv_h_policy_audit(struct srv_req *req)
 	}
 	atr_cursor_free(cp);
 	atr_cursor_free(cr);
-	next_cursor(next, post);
+	srv_next_cursor(next != 0, next, post);
 	if (util_buf_adds(&b, "]") || util_buf_adds(&b, post)) {
 		srv_reply_oom(req, &b);
 		return;

@@ -92,6 +92,18 @@ void srv_cursor_encode(uint64_t seq, char out[20])
 	snprintf(out, 20, "c%016llx", (unsigned long long)seq);
 }
 
+void srv_next_cursor(int more, uint64_t next, char out[48])
+{
+	char c[20];
+
+	if (!more) {
+		snprintf(out, 48, ",\"next_cursor\":null}");
+		return;
+	}
+	srv_cursor_encode(next, c);
+	snprintf(out, 48, ",\"next_cursor\":\"%s\"}", c);
+}
+
 int srv_cursor_decode(const char *text, uint64_t *seq)
 {
 	char *end;
@@ -121,6 +133,7 @@ void srv_h_events(struct srv_req *req)
 	atr_cursor *cur = NULL;
 	const atr_record *rec;
 	struct util_buf b;
+	char tail[48];
 	atr_log *log;
 	int rc, more = 0;
 
@@ -186,15 +199,9 @@ void srv_h_events(struct srv_req *req)
 	}
 	atr_cursor_free(cur);
 	cur = NULL;
-	if (more) {
-		char c[20];
-
-		srv_cursor_encode(next, c);
-		if (srv_bufprintf(&b, "],\"next_cursor\":\"%s\"}", c))
-			goto oom;
-	} else if (util_buf_adds(&b, "],\"next_cursor\":null}")) {
+	srv_next_cursor(more, next, tail);
+	if (util_buf_adds(&b, "]") || util_buf_adds(&b, tail))
 		goto oom;
-	}
 	srv_reply_json(req, 200, &b);
 	util_buf_release(&b);
 	return;

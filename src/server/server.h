@@ -218,6 +218,8 @@ const char *srv_arg_str(struct srv_req *req, const char *name);
 /* Opaque list cursors ("c" and the hex of the next seq), shared by every paged route. */
 void srv_cursor_encode(uint64_t seq, char out[20]);
 int srv_cursor_decode(const char *text, uint64_t *seq);
+/* The closing member of a paged answer: ',"next_cursor":"c…"}', or ':null}' unless 'more'. */
+void srv_next_cursor(int more, uint64_t next, char out[48]);
 
 /* A query parameter of the request ("seq"), or NULL. Borrowed for the request. */
 const char *srv_arg(struct srv_req *req, const char *name);
