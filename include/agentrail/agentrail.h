@@ -8,6 +8,7 @@
 #include "ingest.h"
 #include "jobs.h"
 #include "log.h"
+#include "otlp.h"
 #include "proof.h"
 #include "query.h"
 #include "record.h"

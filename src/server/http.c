@@ -248,6 +248,19 @@ void srv_reply_wrapped(struct srv_req *req, int rc, const char *at, const char *
 	util_buf_release(&b);
 }
 
+/* The one error shape; OTLP paths answer theirs, a google.rpc.Status (route_otlp.c). */
+static int error_body(struct srv_req *req, struct util_buf *b, int code, const char *message,
+                      const char *at)
+{
+	if (req->otlp)
+		return srv_otlp_status(b, code, message, at);
+	return util_buf_adds(b, "{\"error\":{\"code\":") ||
+	       srv_json_str(b, srv_error_code(code), strlen(srv_error_code(code))) ||
+	       util_buf_adds(b, ",\"message\":") || srv_json_str(b, message, strlen(message)) ||
+	       (at && (util_buf_adds(b, ",\"at\":") || srv_json_str(b, at, strlen(at)))) ||
+	       util_buf_adds(b, "}}\n");
+}
+
 void srv_reply_error(struct srv_req *req, int code, const char *message, const char *at)
 {
 	static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of "
@@ -263,11 +276,7 @@ void srv_reply_error(struct srv_req *req, int code, const char *message, const c
 	if (!message || !*message)
 		message = atr_strerror(code);
 	util_buf_init(&b);
-	if (util_buf_adds(&b, "{\"error\":{\"code\":") ||
-	    srv_json_str(&b, srv_error_code(code), strlen(srv_error_code(code))) ||
-	    util_buf_adds(&b, ",\"message\":") || srv_json_str(&b, message, strlen(message)) ||
-	    (at && (util_buf_adds(&b, ",\"at\":") || srv_json_str(&b, at, strlen(at)))) ||
-	    util_buf_adds(&b, "}}\n")) {
+	if (error_body(req, &b, code, message, at)) {
 		util_buf_release(&b);
 		srv_reply(req, 503, "application/json", oom, sizeof(oom) - 1, NULL, NULL);
 		return;

@@ -248,6 +248,17 @@ static int gunzip(const char *in, size_t len, size_t max, struct util_buf *out,
 	return 0;
 }
 
+int srv_gunzip(const char *in, size_t len, size_t max, struct util_buf *out, char *msg,
+               size_t msgsize)
+{
+	struct split_error e = {0};
+
+	if (gunzip(in, len, max, out, &e) == 0)
+		return 0;
+	snprintf(msg, msgsize, "%s", e.msg);
+	return e.code;
+}
+
 /*
  * Where a failed submission went wrong, from the library's message: the
  * item ("event 3: ...", batches only), and either the byte offset of

@@ -56,6 +56,9 @@ static const struct route routes[] = {
     {"GET", "/api/v1/policy/audit", srv_h_policy_audit, READ},
     {"GET", "/api/v1/checkpoint", srv_h_checkpoint, READ},
     {"GET", "/api/v1/checkpoints", srv_h_checkpoints, READ},
+    /* OTLP/HTTP (docs/otel.md): the paths OpenTelemetry exporters post to. */
+    {"POST", "/v1/traces", srv_h_otlp_traces, WRITE},
+    {"POST", "/v1/logs", srv_h_otlp_logs, WRITE},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -168,6 +171,39 @@ static int match(const char *pattern, const char *path, struct srv_req *req)
 	return !*pattern && !*path;
 }
 
+static int check_ingest_headers(struct srv_req *req);
+
+/* The steps of POST /api/v1/events (route_ingest.c). */
+static const struct srv_ingest_ops events_ops = {check_ingest_headers, srv_ingest_parse,
+                                                 srv_ingest_submit, srv_ingest_answer,
+                                                 srv_ingest_release};
+
+/* Routes whose requests wait, suspended, for the group commit: their steps; else NULL. */
+static const struct srv_ingest_ops *ingest_ops(srv_handler fn)
+{
+	if (fn == srv_h_ingest)
+		return &events_ops;
+	if (fn == srv_h_otlp_traces)
+		return &srv_otlp_traces_ops;
+	if (fn == srv_h_otlp_logs)
+		return &srv_otlp_logs_ops;
+	return NULL;
+}
+
+static int is_otlp(srv_handler fn)
+{
+	return fn == srv_h_otlp_traces || fn == srv_h_otlp_logs;
+}
+
+/* An OTLP path (any method): OTLP clients read its errors as a google.rpc.Status. */
+static int otlp_path(const char *path, struct srv_req *req)
+{
+	for (size_t i = 0; i < NROUTES; i++)
+		if (is_otlp(routes[i].fn) && match(routes[i].pattern, path, req))
+			return 1;
+	return 0;
+}
+
 /* Pick the route for 'method' and 'path'; on a miss, answer 404 or 405. */
 static int route_request(struct srv_req *req, const char *method, const char *path)
 {
@@ -177,8 +213,11 @@ static int route_request(struct srv_req *req, const char *method, const char *pa
 	for (size_t i = 0; i < NROUTES; i++) {
 		if (!match(routes[i].pattern, path, req))
 			continue;
+		if (is_otlp(routes[i].fn))
+			req->otlp = 1;
 		if (strcmp(routes[i].method, m) == 0) {
 			req->route = (int)i;
+			req->iops = ingest_ops(routes[i].fn);
 			return 0;
 		}
 		if (strcmp(routes[i].method, "GET") == 0)
@@ -309,7 +348,7 @@ static void *submitter_run(void *arg)
 			s->qtail = NULL;
 		pthread_mutex_unlock(&s->qmu);
 
-		srv_ingest_submit(req);
+		req->iops->submit(req);
 		/* 'req' may be freed once the connection resumes: nothing touches it after. */
 		conn = req->conn;
 		__atomic_store_n(&req->ingest_done, 1, __ATOMIC_RELEASE);
@@ -464,6 +503,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		*con_cls = req;
 		__atomic_fetch_add(&s->active, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST)) {
+			req->otlp = otlp_path(url, req);
 			srv_reply_error(req, SRV_ESHUTDOWN, "the server is shutting down", NULL);
 			return MHD_YES;
 		}
@@ -472,13 +512,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		if (srv_auth_check(req, &s->auth, routes[req->route].roles, method,
 		                   routes[req->route].pattern) != 0)
 			return MHD_YES;
-		if (routes[req->route].fn != srv_h_ingest) {
+		if (!req->iops) {
 			routes[req->route].fn(req);
 			return MHD_YES;
 		}
 		/* A full queue refuses before the body is read: a client that
 		 * must slow down costs no upload. */
-		if (check_ingest_headers(req) == 0 && srv_queue_full(s))
+		if (req->iops->headers(req) == 0 && srv_queue_full(s))
 			srv_reply_queue_full(req);
 		return MHD_YES;
 	}
@@ -510,12 +550,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		srv_reply_error(req, SRV_EBODYBIG, msg, NULL);
 		return MHD_YES;
 	}
-	if (routes[req->route].fn == srv_h_ingest) {
+	if (req->iops) {
 		/* Called again after the resume: the commit has answered. */
 		if (__atomic_load_n(&req->ingest_done, __ATOMIC_ACQUIRE)) {
-			srv_ingest_answer(req);
-		} else if (!req->ingest) {
-			if (srv_ingest_parse(req) != 0)
+			req->iops->answer(req);
+		} else if (!req->parsed) {
+			req->parsed = 1;
+			if (req->iops->parse(req) != 0)
 				return MHD_YES;
 			submit_async(s, req);
 			return MHD_YES;
@@ -541,7 +582,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		r = req->route >= 0 ? (size_t)req->route : NROUTES;
 		__atomic_fetch_add(&s->reqs[r][status_index(req->status)], 1, __ATOMIC_RELAXED);
 	}
-	srv_ingest_release(req);
+	if (req->iops)
+		req->iops->release(req);
 	util_buf_release(&req->body);
 	free(req);
 	*con_cls = NULL;

@@ -128,6 +128,32 @@ struct srv_req {
 	struct srv_ingest *ingest;
 	int ingest_done;
 	struct srv_req *next;
+	/*
+	 * The steps of a route whose requests wait, suspended, for the group
+	 * commit (POST /api/v1/events, the OTLP routes); NULL for the others.
+	 * 'parsed' once its parse step ran.
+	 */
+	const struct srv_ingest_ops *iops;
+	int parsed;
+	/* An OTLP route (route_otlp.c): every error answer is a google.rpc.Status. */
+	int otlp;
+	struct srv_otlp *otlp_in;
+};
+
+/*
+ * The steps of an ingest route, in the order the server calls them:
+ * 'headers' before the body is read (0, or -1 with the error answered);
+ * 'parse' once the body is in (0 to submit, or -1 answered); 'submit' on a
+ * submitter thread, waiting for the commit (answers nothing); 'answer' on
+ * the connection's thread after the resume; 'release' when the request
+ * completes (frees what parse kept; safe when nothing was kept).
+ */
+struct srv_ingest_ops {
+	int (*headers)(struct srv_req *req);
+	int (*parse)(struct srv_req *req);
+	void (*submit)(struct srv_req *req);
+	void (*answer)(struct srv_req *req);
+	void (*release)(struct srv_req *req);
 };
 
 /*
@@ -240,6 +266,26 @@ int srv_ingest_parse(struct srv_req *req);
 void srv_ingest_submit(struct srv_req *req);
 void srv_ingest_answer(struct srv_req *req);
 void srv_ingest_release(struct srv_req *req);
+
+/*
+ * Inflate a gzip body (one or more members) into 'out', at most 'max' bytes
+ * (route_ingest.c): 0, or SRV_EBADJSON (corrupt), SRV_EBODYBIG (over 'max')
+ * or ATR_ENOMEM with the reason in 'msg'.
+ */
+int srv_gunzip(const char *in, size_t len, size_t max, struct util_buf *out, char *msg,
+               size_t msgsize);
+
+/*
+ * OTLP/HTTP ingest (route_otlp.c): POST /v1/traces and /v1/logs, whose steps
+ * are these ops. srv_otlp_status() writes an error as OTLP answers them, a
+ * google.rpc.Status in JSON (srv_reply_error() does for OTLP routes); -1 out
+ * of memory.
+ */
+extern const struct srv_ingest_ops srv_otlp_traces_ops;
+extern const struct srv_ingest_ops srv_otlp_logs_ops;
+void srv_h_otlp_traces(struct srv_req *req);
+void srv_h_otlp_logs(struct srv_req *req);
+int srv_otlp_status(struct util_buf *b, int code, const char *message, const char *at);
 
 /* Route handlers. */
 void srv_h_ingest(struct srv_req *req);
