@@ -9,6 +9,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "otlp.h"
+#include "producer.h"
 #include "proof.h"
 #include "query.h"
 #include "record.h"

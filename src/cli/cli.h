@@ -137,8 +137,34 @@ int cmd_keygen(struct cli *cli, int argc, char **argv);
 int cmd_checkpoint(struct cli *cli, int argc, char **argv);
 int cmd_verify_proof(struct cli *cli, int argc, char **argv);
 int cmd_witness(struct cli *cli, int argc, char **argv);
+int cmd_exec(struct cli *cli, int argc, char **argv);
+int cmd_hook(struct cli *cli, int argc, char **argv);
+
+/*
+ * import --format codex (import_codex.c): Codex rollout files, a directory
+ * of them, or standard input; with 'follow', then what is appended, until
+ * SIGINT or SIGTERM.
+ */
+int cli_import_codex(struct cli *cli, const char *path, int quiet, int follow);
+
+/*
+ * The batch writer of import (cmd_import.c), for importers of other shapes:
+ * events appended in atomic batches to the store, or in client mode to the
+ * server. open: CLI_OK, or the exit code after saying why. add takes 'text'
+ * (malloc'd) and may write a full batch; add and flush return -1 after
+ * reporting which line failed and what was appended.
+ */
+struct importer;
+int cli_import_open(struct cli *cli, struct importer **out);
+int cli_import_add(struct importer *im, char *text, long line);
+int cli_import_flush(struct importer *im);
+void cli_import_counts(const struct importer *im, uint64_t *events, uint64_t *duplicates);
+void cli_import_close(struct importer *im);
 
 /* Shared by bench: fill a fresh store with 'n' synthetic events in batches of 'batch'. */
 int cli_bench_fill(atr_log *log, uint64_t n, uint64_t batch, double *seconds);
+
+/* bench exec (bench_exec.c): argv[0] is "exec". */
+int cli_bench_exec(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -861,6 +861,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	const char *url = NULL;
 	struct tmpstore tmp;
 
+	if (argc > 1 && strcmp(argv[1], "exec") == 0)
+		return cli_bench_exec(cli, argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_EVENTS:

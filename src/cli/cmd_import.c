@@ -31,7 +31,7 @@
 #define REMOTE_RETRIES     10 /* answers "busy" (429, 503) waited out per batch */
 #define REMOTE_MAX_WAIT    30 /* seconds of Retry-After honoured at most */
 
-enum format { FMT_AUTO, FMT_AGENTRAIL, FMT_TRAIL, FMT_STEPS };
+enum format { FMT_AUTO, FMT_AGENTRAIL, FMT_TRAIL, FMT_STEPS, FMT_CODEX };
 
 struct item {
 	char *text;
@@ -642,9 +642,9 @@ static void report_stop(struct importer *im, long first_line)
 
 static int parse_format(const char *s, enum format *out)
 {
-	static const char *const names[] = {"auto", "agentrail", "trail", "steps"};
+	static const char *const names[] = {"auto", "agentrail", "trail", "steps", "codex"};
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		if (strcmp(s, names[i]) == 0) {
 			*out = (enum format)i;
 			return 0;
@@ -656,18 +656,16 @@ static int parse_format(const char *s, enum format *out)
 int cmd_import(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"format", required_argument, NULL, 'f'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"store", required_argument, NULL, OPT_STORE},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"format", required_argument, NULL, 'f'}, {"quiet", no_argument, NULL, 'q'},
+	    {"follow", no_argument, NULL, 'F'},       {"store", required_argument, NULL, OPT_STORE},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	struct importer *im = NULL;
 	struct util_buf line;
 	const char *path;
 	FILE *f = NULL;
 	long lineno = 0;
-	int quiet = 0, rc = CLI_USAGE, c, r;
+	int quiet = 0, follow = 0, rc = CLI_USAGE, c, r;
 	enum format format = FMT_AUTO;
 
 	util_buf_init(&line);
@@ -675,13 +673,17 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'f':
 			if (parse_format(optarg, &format) != 0)
-				return cli_usage(cli,
-				                 "option '--format' expects auto, agentrail, trail "
-				                 "or steps, got '%s'",
-				                 optarg);
+				return cli_usage(
+				    cli,
+				    "option '--format' expects auto, agentrail, trail, "
+				    "steps or codex, got '%s'",
+				    optarg);
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'F':
+			follow = 1;
 			break;
 		default:
 			if ((r = cli_common_opt(cli, c, argv)) >= 0)
@@ -693,6 +695,11 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	if (optind + 1 < argc)
 		return cli_usage(cli, "unexpected argument '%s'", argv[optind + 1]);
 	path = argv[optind];
+	/* Codex rollouts: files or a sessions directory, maybe followed (import_codex.c). */
+	if (format == FMT_CODEX)
+		return cli_import_codex(cli, path, quiet, follow);
+	if (follow)
+		return cli_usage(cli, "option '--follow' goes with '--format codex'");
 	rc = CLI_FAIL;
 	if (strcmp(path, "-") == 0) {
 		f = stdin;
@@ -796,4 +803,90 @@ out:
 	if (f && f != stdin)
 		fclose(f);
 	return rc;
+}
+
+/* ------------------------------------------------------------ for other formats */
+
+/*
+ * The batch writer above, for importers that read other shapes
+ * (import_codex.c): the same atomic batches, client mode, duplicate counts
+ * and messages as an import of JSONL events.
+ */
+int cli_import_open(struct cli *cli, struct importer **out)
+{
+	struct importer *im = calloc(1, sizeof(*im));
+	int rc;
+
+	*out = NULL;
+	if (!im) {
+		cli_err("out of memory");
+		return CLI_FAIL;
+	}
+	im->format = FMT_AGENTRAIL;
+	im->batch_bytes = BATCH_BYTES;
+	if (cli_is_remote(cli)) {
+		struct cli_answer ans;
+
+		if ((rc = cli_remote_open(cli, &im->remote)) != CLI_OK) {
+			free(im);
+			return rc;
+		}
+		im->batch_bytes = REMOTE_BATCH_BYTES;
+		if (cli_remote_get(im->remote, "/healthz", &ans, NULL) != CLI_OK) {
+			cli_import_close(im);
+			return CLI_FAIL;
+		}
+		cli_answer_release(&ans);
+	} else if (cli_open(cli, 0, &im->log) != CLI_OK) {
+		free(im);
+		return CLI_FAIL;
+	}
+	*out = im;
+	return CLI_OK;
+}
+
+int cli_import_flush(struct importer *im)
+{
+	if (flush(im) != 0) {
+		report_stop(im, im->stop_line);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_import_add(struct importer *im, char *text, long line)
+{
+	size_t len = strlen(text);
+
+	if (im->n == BATCH_EVENTS || (im->n && im->bytes + len > im->batch_bytes)) {
+		if (cli_import_flush(im) != 0) {
+			free(text);
+			return -1;
+		}
+	}
+	im->items[im->n].text = text;
+	im->items[im->n].len = len;
+	im->items[im->n].line = line;
+	im->items[im->n].id[0] = '\0';
+	im->texts[im->n] = text;
+	im->lens[im->n] = len;
+	im->bytes += len;
+	im->n++;
+	return 0;
+}
+
+void cli_import_counts(const struct importer *im, uint64_t *events, uint64_t *duplicates)
+{
+	*events = im->events;
+	*duplicates = im->duplicates;
+}
+
+void cli_import_close(struct importer *im)
+{
+	if (!im)
+		return;
+	clear_batch(im);
+	atr_log_free(im->log);
+	cli_remote_free(im->remote);
+	free(im);
 }

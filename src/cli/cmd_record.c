@@ -1,7 +1,8 @@
 /*
  * agentrail record: append one event, built from options or given whole as
  * JSON text, and say where it landed (seq and event id, or that the log had
- * it already). With a server's URL as the store, the event is POSTed to it.
+ * it already). With a server's URL as the store, the event is POSTed to it;
+ * with AGENTRAIL_SINK=file|stdout|webhook it goes through that sink.
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -233,6 +234,64 @@ out:
 	return rc;
 }
 
+/*
+ * With AGENTRAIL_SINK set to another sink than the store, the event goes
+ * through a producer (docs/sinks.md): the file sink places it in its own
+ * log (seq and event id printed as for a store), stdout prints it (and
+ * nothing else), a webhook gets it (or it waits in the spool, which is
+ * said on stderr). Returns -1 for the store sink: the caller appends.
+ */
+static int record_to_sink(struct cli *cli, const char *text, size_t len, int quiet, int print_json)
+{
+	atr_producer_config cfg;
+	atr_producer *p;
+	atr_producer_stats st;
+	atr_emit_info info;
+	int rc;
+
+	if (atr_producer_config_from_env(&cfg) != 0)
+		return cli_fail(NULL);
+	if (cfg.sink == ATR_SINK_STORE)
+		return -1;
+	if (cli->store_option)
+		return cli_usage(cli, "option '--store' is for the store sink, and AGENTRAIL_SINK "
+		                      "chooses another");
+	if (atr_producer_new(&p, &cfg) != 0)
+		return cli_fail(NULL);
+	if (atr_producer_emit_ex(p, text, len, &info) != 0) {
+		rc = cli_fail(NULL);
+		atr_producer_free(p);
+		return rc;
+	}
+	rc = atr_producer_flush(p, 5000);
+	if (rc == ATR_EBUSY)
+		cli_err("not delivered yet: %s; it will be delivered later", atr_errmsg());
+	else if (rc != 0)
+		cli_fail(NULL);
+	atr_producer_stats_get(p, &st);
+	atr_producer_free(p);
+	if (rc == 0 && st.rejected > 0) {
+		cli_err("the sink refused event %s (see the message above)", info.event_id);
+		return CLI_FAIL;
+	}
+	if (rc != 0 && rc != ATR_EBUSY)
+		return CLI_FAIL;
+	if (cfg.sink == ATR_SINK_STDOUT || quiet)
+		return CLI_OK;
+	if (print_json && info.has_seq)
+		printf("{\"seq\":%llu,\"event_id\":\"%s\",\"duplicate\":false}\n",
+		       (unsigned long long)info.seq, info.event_id);
+	else if (print_json)
+		printf("{\"seq\":null,\"event_id\":\"%s\",\"duplicate\":false%s}\n", info.event_id,
+		       info.filtered ? ",\"filtered\":true" : "");
+	else if (info.has_seq)
+		printf("seq %llu  event_id %s\n", (unsigned long long)info.seq, info.event_id);
+	else
+		printf("event_id %s%s\n", info.event_id,
+		       info.filtered ? "  (not recorded: AGENTRAIL_LOG_* filters it out)" : "");
+	return CLI_OK;
+}
+
 int cmd_record(struct cli *cli, int argc, char **argv)
 {
 	const char *json_arg = NULL, *detail = NULL;
@@ -322,6 +381,8 @@ int cmd_record(struct cli *cli, int argc, char **argv)
 		if (build_event(cli, ev, detail, &text, &len) != CLI_OK)
 			goto out;
 	}
+	if ((rc = record_to_sink(cli, text, len, quiet, print_json)) != -1)
+		goto out;
 	if (cli_is_remote(cli)) {
 		if ((rc = record_remote(cli, text, len, &res)) != CLI_OK)
 			goto out;

@@ -59,6 +59,8 @@ static const struct route routes[] = {
     /* OTLP/HTTP (docs/otel.md): the paths OpenTelemetry exporters post to. */
     {"POST", "/v1/traces", srv_h_otlp_traces, WRITE},
     {"POST", "/v1/logs", srv_h_otlp_logs, WRITE},
+    /* Claude Code's HTTP hooks (docs/agents.md). */
+    {"POST", "/api/v1/hooks/claude-code", srv_h_hook_claude, WRITE},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -187,6 +189,8 @@ static const struct srv_ingest_ops *ingest_ops(srv_handler fn)
 		return &srv_otlp_traces_ops;
 	if (fn == srv_h_otlp_logs)
 		return &srv_otlp_logs_ops;
+	if (fn == srv_h_hook_claude)
+		return &srv_hook_claude_ops;
 	return NULL;
 }
 

@@ -138,6 +138,8 @@ struct srv_req {
 	/* An OTLP route (route_otlp.c): every error answer is a google.rpc.Status. */
 	int otlp;
 	struct srv_otlp *otlp_in;
+	/* POST /api/v1/hooks/claude-code (route_hooks.c): the mapped events in flight. */
+	struct srv_hook *hook_in;
 };
 
 /*
@@ -286,6 +288,14 @@ extern const struct srv_ingest_ops srv_otlp_logs_ops;
 void srv_h_otlp_traces(struct srv_req *req);
 void srv_h_otlp_logs(struct srv_req *req);
 int srv_otlp_status(struct util_buf *b, int code, const char *message, const char *at);
+
+/*
+ * Claude Code's HTTP hooks (route_hooks.c): POST /api/v1/hooks/claude-code
+ * maps one hook payload (atr_claude_hook_map) and submits its events like
+ * /api/v1/events; a success answers 200 {} so the hook never blocks.
+ */
+extern const struct srv_ingest_ops srv_hook_claude_ops;
+void srv_h_hook_claude(struct srv_req *req);
 
 /* Route handlers. */
 void srv_h_ingest(struct srv_req *req);
