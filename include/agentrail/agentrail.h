@@ -2,6 +2,7 @@
 #ifndef AGENTRAIL_H
 #define AGENTRAIL_H
 
+#include "agents.h"
 #include "bundle.h"
 #include "checkpoint.h"
 #include "common.h"
