@@ -1297,49 +1297,6 @@ static int one_span(struct ctx *c, json_t *js, const struct envelope *env)
 	return rc;
 }
 
-static int map_traces(struct ctx *c, json_t *root)
-{
-	json_t *rss;
-	int rc;
-
-	if ((rc = get_array(c, root, "resourceSpans", &rss)) != 0 || !rss)
-		return rc;
-	for (size_t r = 0; r < json_array_size(rss); r++) {
-		json_t *rs = json_array_get(rss, r), *sss = NULL;
-		struct envelope env = {0};
-		size_t o1 = path_push(c, "resourceSpans", 0, 0);
-
-		path_push(c, NULL, r, 1);
-		if (!json_is_object(rs))
-			rc = bad(c, NULL, "must be an object (a ResourceSpans)");
-		else if ((rc = resource_of(c, rs, &env)) == 0)
-			rc = get_array(c, rs, "scopeSpans", &sss);
-		for (size_t s = 0; rc == 0 && sss && s < json_array_size(sss); s++) {
-			json_t *ss = json_array_get(sss, s), *spans = NULL;
-			size_t o2 = path_push(c, "scopeSpans", 0, 0);
-
-			path_push(c, NULL, s, 1);
-			if (!json_is_object(ss))
-				rc = bad(c, NULL, "must be an object (a ScopeSpans)");
-			else if ((rc = scope_of(c, ss, &env)) == 0)
-				rc = get_array(c, ss, "spans", &spans);
-			for (size_t i = 0; rc == 0 && spans && i < json_array_size(spans); i++) {
-				size_t o3 = path_push(c, "spans", 0, 0);
-
-				path_push(c, NULL, i, 1);
-				rc = one_span(c, json_array_get(spans, i), &env);
-				path_pop(c, o3);
-			}
-			path_pop(c, o2);
-		}
-		envelope_release(&env);
-		path_pop(c, o1);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* Log records                                                         */
 /* ------------------------------------------------------------------ */
@@ -1450,37 +1407,55 @@ out:
 	return rc;
 }
 
-static int map_logs(struct ctx *c, json_t *root)
+/*
+ * The nesting both signals share: resources, each with scopes, each with
+ * items (spans or log records), every item mapped with its envelope.
+ */
+struct shape {
+	const char *resources, *resource; /* "resourceSpans", "ResourceSpans" */
+	const char *scopes, *scope;       /* "scopeSpans", "ScopeSpans" */
+	const char *items;                /* "spans" */
+	int (*one)(struct ctx *c, json_t *item, const struct envelope *env);
+};
+
+static const struct shape traces_shape = {"resourceSpans", "must be an object (a ResourceSpans)",
+                                          "scopeSpans",    "must be an object (a ScopeSpans)",
+                                          "spans",         one_span};
+static const struct shape logs_shape = {"resourceLogs", "must be an object (a ResourceLogs)",
+                                        "scopeLogs",    "must be an object (a ScopeLogs)",
+                                        "logRecords",   one_log};
+
+static int map_request(struct ctx *c, json_t *root, const struct shape *sh)
 {
-	json_t *rls;
+	json_t *rs_all;
 	int rc;
 
-	if ((rc = get_array(c, root, "resourceLogs", &rls)) != 0 || !rls)
+	if ((rc = get_array(c, root, sh->resources, &rs_all)) != 0 || !rs_all)
 		return rc;
-	for (size_t r = 0; r < json_array_size(rls); r++) {
-		json_t *rl = json_array_get(rls, r), *sls = NULL;
+	for (size_t r = 0; r < json_array_size(rs_all); r++) {
+		json_t *rs = json_array_get(rs_all, r), *scopes = NULL;
 		struct envelope env = {0};
-		size_t o1 = path_push(c, "resourceLogs", 0, 0);
+		size_t o1 = path_push(c, sh->resources, 0, 0);
 
 		path_push(c, NULL, r, 1);
-		if (!json_is_object(rl))
-			rc = bad(c, NULL, "must be an object (a ResourceLogs)");
-		else if ((rc = resource_of(c, rl, &env)) == 0)
-			rc = get_array(c, rl, "scopeLogs", &sls);
-		for (size_t s = 0; rc == 0 && sls && s < json_array_size(sls); s++) {
-			json_t *sl = json_array_get(sls, s), *recs = NULL;
-			size_t o2 = path_push(c, "scopeLogs", 0, 0);
+		if (!json_is_object(rs))
+			rc = bad(c, NULL, sh->resource);
+		else if ((rc = resource_of(c, rs, &env)) == 0)
+			rc = get_array(c, rs, sh->scopes, &scopes);
+		for (size_t s = 0; rc == 0 && scopes && s < json_array_size(scopes); s++) {
+			json_t *ss = json_array_get(scopes, s), *items = NULL;
+			size_t o2 = path_push(c, sh->scopes, 0, 0);
 
 			path_push(c, NULL, s, 1);
-			if (!json_is_object(sl))
-				rc = bad(c, NULL, "must be an object (a ScopeLogs)");
-			else if ((rc = scope_of(c, sl, &env)) == 0)
-				rc = get_array(c, sl, "logRecords", &recs);
-			for (size_t i = 0; rc == 0 && recs && i < json_array_size(recs); i++) {
-				size_t o3 = path_push(c, "logRecords", 0, 0);
+			if (!json_is_object(ss))
+				rc = bad(c, NULL, sh->scope);
+			else if ((rc = scope_of(c, ss, &env)) == 0)
+				rc = get_array(c, ss, sh->items, &items);
+			for (size_t i = 0; rc == 0 && items && i < json_array_size(items); i++) {
+				size_t o3 = path_push(c, sh->items, 0, 0);
 
 				path_push(c, NULL, i, 1);
-				rc = one_log(c, json_array_get(recs, i), &env);
+				rc = sh->one(c, json_array_get(items, i), &env);
 				path_pop(c, o3);
 			}
 			path_pop(c, o2);
@@ -1530,7 +1505,7 @@ int atr_otlp_map(atr_otlp_batch **out, atr_otlp_signal signal, const char *json,
 		return oom();
 	}
 	c.b->signal = signal;
-	rc = signal == ATR_OTLP_TRACES ? map_traces(&c, root) : map_logs(&c, root);
+	rc = map_request(&c, root, signal == ATR_OTLP_TRACES ? &traces_shape : &logs_shape);
 	json_decref(root);
 	if (rc != 0) {
 		atr_otlp_batch_free(c.b);
