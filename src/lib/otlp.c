@@ -1412,8 +1412,8 @@ out:
  * items (spans or log records), every item mapped with its envelope.
  */
 struct shape {
-	const char *resources, *resource; /* "resourceSpans", "ResourceSpans" */
-	const char *scopes, *scope;       /* "scopeSpans", "ScopeSpans" */
+	const char *resources, *resource; /* "resourceSpans", and what a non-object one is told */
+	const char *scopes, *scope;       /* "scopeSpans", and the same */
 	const char *items;                /* "spans" */
 	int (*one)(struct ctx *c, json_t *item, const struct envelope *env);
 };
