@@ -116,11 +116,6 @@ static int otlp_headers(struct srv_req *req)
 {
 	const char *ct =
 	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	const char *ce = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-	                                             MHD_HTTP_HEADER_CONTENT_ENCODING);
-	const char *cl =
-	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	uint64_t len;
 	char msg[300];
 
 	if (ct && *ct) {
@@ -144,24 +139,7 @@ static int otlp_headers(struct srv_req *req)
 			return -1;
 		}
 	}
-	if (ce && *ce && strcasecmp(ce, "identity") != 0) {
-		if (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0) {
-			req->gzip = 1;
-		} else {
-			snprintf(msg, sizeof(msg),
-			         "Content-Encoding '%.80s' is not supported; send gzip or identity",
-			         ce);
-			srv_reply_error(req, SRV_EMEDIA, msg, "Content-Encoding");
-			return -1;
-		}
-	}
-	if (cl && util_parse_u64(cl, &len) == 0 && len > srv_max_body(req->srv)) {
-		snprintf(msg, sizeof(msg), "the body is %llu bytes; the limit is %zu",
-		         (unsigned long long)len, srv_max_body(req->srv));
-		srv_reply_error(req, SRV_EBODYBIG, msg, NULL);
-		return -1;
-	}
-	return 0;
+	return srv_check_body_headers(req);
 }
 
 /* --------------------------------------------------------------- steps */

@@ -441,11 +441,13 @@ static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen
 	return addrlen > 0 && is_loopback(addr) ? MHD_YES : MHD_NO;
 }
 
-/* The ingest route's headers, checked before any of the body is read. */
-static int check_ingest_headers(struct srv_req *req)
+/*
+ * Content-Encoding (gzip or identity) and Content-Length (at most
+ * --max-body) of a request with a body, checked before any of it is read;
+ * every ingest-like route shares these.
+ */
+int srv_check_body_headers(struct srv_req *req)
 {
-	const char *ct =
-	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	const char *ce = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 	                                             MHD_HTTP_HEADER_CONTENT_ENCODING);
 	const char *cl =
@@ -453,22 +455,6 @@ static int check_ingest_headers(struct srv_req *req)
 	uint64_t len;
 	char msg[200];
 
-	if (ct) {
-		size_t n = strcspn(ct, "; \t");
-
-		if (n == 16 && strncasecmp(ct, "application/json", n) == 0)
-			req->ndjson = 0;
-		else if (n == 20 && strncasecmp(ct, "application/x-ndjson", n) == 0)
-			req->ndjson = 1;
-		else {
-			snprintf(msg, sizeof(msg),
-			         "Content-Type '%.80s' is not supported; send application/json or "
-			         "application/x-ndjson",
-			         ct);
-			srv_reply_error(req, SRV_EMEDIA, msg, "Content-Type");
-			return -1;
-		}
-	}
 	if (ce && *ce && strcasecmp(ce, "identity") != 0) {
 		if (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0) {
 			req->gzip = 1;
@@ -487,6 +473,32 @@ static int check_ingest_headers(struct srv_req *req)
 		return -1;
 	}
 	return 0;
+}
+
+/* The ingest route's headers, checked before any of the body is read. */
+static int check_ingest_headers(struct srv_req *req)
+{
+	const char *ct =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	char msg[200];
+
+	if (ct) {
+		size_t n = strcspn(ct, "; \t");
+
+		if (n == 16 && strncasecmp(ct, "application/json", n) == 0)
+			req->ndjson = 0;
+		else if (n == 20 && strncasecmp(ct, "application/x-ndjson", n) == 0)
+			req->ndjson = 1;
+		else {
+			snprintf(msg, sizeof(msg),
+			         "Content-Type '%.80s' is not supported; send application/json or "
+			         "application/x-ndjson",
+			         ct);
+			srv_reply_error(req, SRV_EMEDIA, msg, "Content-Type");
+			return -1;
+		}
+	}
+	return srv_check_body_headers(req);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,

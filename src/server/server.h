@@ -243,6 +243,13 @@ void srv_reply_oom(struct srv_req *req, struct util_buf *b);
 int srv_only_args(struct srv_req *req, const char *const *allowed);
 const char *srv_arg_str(struct srv_req *req, const char *name);
 
+/*
+ * Content-Encoding (gzip or identity: sets req->gzip) and Content-Length (at
+ * most --max-body) of a request with a body; answers the error and returns
+ * -1 when refused.
+ */
+int srv_check_body_headers(struct srv_req *req);
+
 /* Opaque list cursors ("c" and the hex of the next seq), shared by every paged route. */
 void srv_cursor_encode(uint64_t seq, char out[20]);
 int srv_cursor_decode(const char *text, uint64_t *seq);
