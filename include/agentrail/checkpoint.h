@@ -38,8 +38,7 @@ ATR_EXTERN int atr_keygen(const char *name, char **skey, char **vkey);
  * The same from a given 32-byte seed (for tests and known-answer vectors;
  * real keys come from atr_keygen).
  */
-ATR_EXTERN int atr_keygen_seed(const char *name, const uint8_t seed[32], char **skey,
-                               char **vkey);
+ATR_EXTERN int atr_keygen_seed(const char *name, const uint8_t seed[32], char **skey, char **vkey);
 
 /*
  * Parse a signer key text (surrounding white space ignored). ATR_EINVALID
@@ -129,10 +128,8 @@ ATR_EXTERN int atr_log_checkpoint_get(atr_log *log, uint64_t min_size, char **no
  * Call 'fn' for every stored checkpoint in size order ('note' borrowed for
  * the call); a nonzero return from 'fn' stops the walk and is returned.
  */
-ATR_EXTERN int atr_log_checkpoint_each(atr_log *log,
-                                       int (*fn)(void *ctx, uint64_t size, const char *note,
-                                                 size_t len),
-                                       void *ctx);
+ATR_EXTERN int atr_log_checkpoint_each(
+    atr_log *log, int (*fn)(void *ctx, uint64_t size, const char *note, size_t len), void *ctx);
 
 #ifdef __cplusplus
 }

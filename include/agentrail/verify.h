@@ -27,14 +27,14 @@ typedef enum atr_verify_status {
 
 /* What one finding is about. */
 typedef enum atr_finding_kind {
-	ATR_FINDING_RECORD_CHANGED = 1, /* record bytes do not hash to the stored leaf */
-	ATR_FINDING_PAYLOAD_CHANGED,    /* detail does not match the record's detail_commit */
-	ATR_FINDING_PAYLOAD_ERASED,     /* payload deleted: reported, not tampering */
-	ATR_FINDING_MISSING,            /* a seq with no record */
-	ATR_FINDING_REORDERED,          /* a record stored at another position than its seq */
-	ATR_FINDING_MALFORMED,          /* record bytes are not a well-formed record */
-	ATR_FINDING_TREE_MISMATCH,      /* stored tree hashes disagree with the records */
-	ATR_FINDING_TRUNCATED,          /* the log ends before its recorded or signed size */
+	ATR_FINDING_RECORD_CHANGED = 1,  /* record bytes do not hash to the stored leaf */
+	ATR_FINDING_PAYLOAD_CHANGED,     /* detail does not match the record's detail_commit */
+	ATR_FINDING_PAYLOAD_ERASED,      /* payload deleted: reported, not tampering */
+	ATR_FINDING_MISSING,             /* a seq with no record */
+	ATR_FINDING_REORDERED,           /* a record stored at another position than its seq */
+	ATR_FINDING_MALFORMED,           /* record bytes are not a well-formed record */
+	ATR_FINDING_TREE_MISMATCH,       /* stored tree hashes disagree with the records */
+	ATR_FINDING_TRUNCATED,           /* the log ends before its recorded or signed size */
 	ATR_FINDING_CHECKPOINT_MISMATCH, /* records changed under a signed checkpoint */
 	ATR_FINDING_BAD_SIGNATURE,       /* a checkpoint not validly signed by a trusted key */
 	ATR_FINDING_FORK,                /* two signed checkpoints that cannot both hold */

@@ -43,7 +43,8 @@ int cmd_checkpoint(struct cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage(cli, "unexpected argument '%s'", argv[optind]);
 	if (key && size != ATR_CHECKPOINT_LATEST)
-		return cli_usage(cli, "--size reads a stored checkpoint; --key signs the whole log");
+		return cli_usage(cli,
+		                 "--size reads a stored checkpoint; --key signs the whole log");
 	if (key) {
 		if (atr_key_file_read(key, &text) != 0 || atr_signer_new(&signer, text) != 0) {
 			cli_fail(key);

@@ -184,8 +184,9 @@ static int prove_bundle(atr_log *log, const char *event_id, const char *cp_file)
 		if (cli_read_file(cp_file, 1 << 16, &note, &nlen) != CLI_OK)
 			return CLI_FAIL;
 	} else if (atr_log_checkpoint_get(log, ATR_CHECKPOINT_LATEST, &note, &nlen) != 0) {
-		cli_fail("no signed checkpoint to prove against (sign one with 'agentrail checkpoint "
-		         "--key FILE', or give --checkpoint FILE)");
+		cli_fail(
+		    "no signed checkpoint to prove against (sign one with 'agentrail checkpoint "
+		    "--key FILE', or give --checkpoint FILE)");
 		return CLI_FAIL;
 	}
 	if (atr_log_proof_bundle(log, seq, note, nlen, &bundle) != 0) {

@@ -58,20 +58,20 @@ static void on_finding(void *ctx, const atr_finding *f)
 	const char *msg = f->message ? f->message : "";
 
 	if (fs->json) {
-		json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:s}", "kind", kind_name(f->kind), "seq",
-		                      f->has_seq ? json_integer((json_int_t)f->seq) : json_null(),
-		                      "seq_last",
-		                      f->has_seq ? json_integer((json_int_t)f->seq_last) : json_null(),
-		                      "checkpoint_size",
-		                      f->size ? json_integer((json_int_t)f->size) : json_null(),
-		                      "message", msg);
+		json_t *o = json_pack(
+		    "{s:s, s:o, s:o, s:o, s:s}", "kind", kind_name(f->kind), "seq",
+		    f->has_seq ? json_integer((json_int_t)f->seq) : json_null(), "seq_last",
+		    f->has_seq ? json_integer((json_int_t)f->seq_last) : json_null(),
+		    "checkpoint_size", f->size ? json_integer((json_int_t)f->size) : json_null(),
+		    "message", msg);
 
 		if (!o || json_array_append_new(fs->list, o) != 0)
 			fs->oom = 1;
 		return;
 	}
 	if (f->has_seq && f->seq_last > f->seq)
-		printf("seq %llu-%llu: ", (unsigned long long)f->seq, (unsigned long long)f->seq_last);
+		printf("seq %llu-%llu: ", (unsigned long long)f->seq,
+		       (unsigned long long)f->seq_last);
 	else if (f->has_seq)
 		printf("seq %llu: ", (unsigned long long)f->seq);
 	if (f->kind == ATR_FINDING_PAYLOAD_ERASED) {
@@ -202,8 +202,8 @@ int cmd_verify(struct cli *cli, int argc, char **argv)
 		case O_CHECKPOINT:
 		case O_KEY:
 			if ((c == O_KEY ? nkey : ncp) == MAX_FILES)
-				return cli_usage(cli, "at most %d of each of --checkpoint and --key",
-				                 MAX_FILES);
+				return cli_usage(
+				    cli, "at most %d of each of --checkpoint and --key", MAX_FILES);
 			if (c == O_KEY)
 				key_files[nkey++] = optarg;
 			else

@@ -45,7 +45,8 @@ int cmd_verify_proof(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (argc - optind != 1)
-		return cli_usage(cli, "verify-proof needs one BUNDLE file ('-' for standard input)");
+		return cli_usage(cli,
+		                 "verify-proof needs one BUNDLE file ('-' for standard input)");
 	if (!key)
 		return cli_usage(cli, "verify-proof needs --key VKEY: the log's verifier key");
 	if (atr_key_file_read(key, &text) != 0 || atr_verifier_new(&v, text) != 0) {
@@ -59,7 +60,8 @@ int cmd_verify_proof(struct cli *cli, int argc, char **argv)
 		const char *status = r == ATR_ETAMPER ? "TAMPERED" : "MALFORMED";
 
 		if (json) {
-			json_t *o = json_pack("{s:s, s:s}", "status", status, "message", atr_errmsg());
+			json_t *o =
+			    json_pack("{s:s, s:s}", "status", status, "message", atr_errmsg());
 			char *out = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 			if (out)
@@ -85,7 +87,8 @@ int cmd_verify_proof(struct cli *cli, int argc, char **argv)
 		       (unsigned long long)info.seq, info.event_id, info.payload ? "true" : "false",
 		       info.checkpoint.origin, (unsigned long long)info.checkpoint.size, root);
 	} else {
-		printf("OK: record %llu (event %s) is in the log '%s' of %llu records, as signed; %s\n",
+		printf("OK: record %llu (event %s) is in the log '%s' of %llu records, as signed; "
+		       "%s\n",
 		       (unsigned long long)info.seq, info.event_id, info.checkpoint.origin,
 		       (unsigned long long)info.checkpoint.size,
 		       info.payload ? "its payload matches its commitment"

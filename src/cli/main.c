@@ -10,8 +10,8 @@
 
 #define STORE_HELP                                                                                 \
 	"  --store URI            the log: a path, sqlite:PATH, or http(s)://HOST:PORT for the\n"  \
-	"                         commands with a client mode (default: $AGENTRAIL_STORE, else\n" \
-	"                         $XDG_DATA_HOME/agentrail/agentrail.db)\n"                       \
+	"                         commands with a client mode (default: $AGENTRAIL_STORE, else\n"  \
+	"                         $XDG_DATA_HOME/agentrail/agentrail.db)\n"                        \
 	"  -h, --help             show this help\n"
 
 static const struct cli_cmd commands[] = {

@@ -63,7 +63,8 @@ long atr__b64_decode(uint8_t *out, size_t cap, const char *in, size_t len)
 				return -1;
 			}
 		}
-		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+		    (uint32_t)v[3];
 		/* Bits under the padding must be zero: one encoding per byte string. */
 		if ((pad == 2 && (w & 0xffff)) || (pad == 1 && (w & 0xff)))
 			return -1;

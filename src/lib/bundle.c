@@ -17,8 +17,7 @@
 #define BUNDLE_VERSION 1
 #define MAX_PATH       64 /* an audit path of a tree of at most 2^64 leaves */
 
-int atr_log_proof_bundle(atr_log *log, uint64_t seq, const char *note, size_t note_len,
-                         char **json)
+int atr_log_proof_bundle(atr_log *log, uint64_t seq, const char *note, size_t note_len, char **json)
 {
 	atr_checkpoint cp;
 	atr_record *rec = NULL;
@@ -43,9 +42,10 @@ int atr_log_proof_bundle(atr_log *log, uint64_t seq, const char *note, size_t no
 	if (memcmp(root.b, cp.root.b, 32) != 0) {
 		atr_hash_hex(&root, hex);
 		atr_hash_hex(&cp.root, rhex);
-		return atr__err(ATR_ETAMPER,
-		                "the log's root at size %llu is %s, not the %s the checkpoint signed",
-		                (unsigned long long)cp.size, hex, rhex);
+		return atr__err(
+		    ATR_ETAMPER,
+		    "the log's root at size %llu is %s, not the %s the checkpoint signed",
+		    (unsigned long long)cp.size, hex, rhex);
 	}
 	if ((rc = atr_log_get(log, seq, &rec)) < 0 ||
 	    (rc = atr_log_inclusion_proof(log, seq, cp.size, &path, &n)) < 0)
@@ -121,22 +121,25 @@ static int check_bundle(json_t *o, const atr_verifier *key, atr_bundle_info *inf
 	size_t n;
 	int rc;
 
-	if (!json_is_object(o) || json_integer_value(json_object_get(o, "agentrail_proof")) !=
-	                              BUNDLE_VERSION)
+	if (!json_is_object(o) ||
+	    json_integer_value(json_object_get(o, "agentrail_proof")) != BUNDLE_VERSION)
 		return atr__err(ATR_EINVALID, "not an agentrail proof bundle (version %d)",
 		                BUNDLE_VERSION);
 	if (!(rec = member(o, "record", &rlen)) || !(note = member(o, "checkpoint", &nlen)) ||
 	    !(leafhex = member(o, "leaf_hash", NULL)) || member_u64(o, "seq", &seq) < 0 ||
 	    member_u64(o, "tree_size", &size) < 0 || !json_is_array(arr))
-		return atr__err(ATR_EINVALID, "the bundle lacks one of record, checkpoint, leaf_hash, "
-		                              "seq, tree_size, audit_path");
+		return atr__err(ATR_EINVALID,
+		                "the bundle lacks one of record, checkpoint, leaf_hash, "
+		                "seq, tree_size, audit_path");
 	if ((n = json_array_size(arr)) > MAX_PATH)
-		return atr__err(ATR_EINVALID, "the audit path has %zu hashes; at most %d", n, MAX_PATH);
+		return atr__err(ATR_EINVALID, "the audit path has %zu hashes; at most %d", n,
+		                MAX_PATH);
 	for (size_t i = 0; i < n; i++) {
 		const char *h = json_string_value(json_array_get(arr, i));
 
 		if (!h || atr_hash_parse(&path[i], h) < 0)
-			return atr__err(ATR_EINVALID, "audit path entry %zu is not a 64-digit hex hash", i);
+			return atr__err(ATR_EINVALID,
+			                "audit path entry %zu is not a 64-digit hex hash", i);
 	}
 	if (atr_hash_parse(&want, leafhex) < 0)
 		return atr__err(ATR_EINVALID, "leaf_hash is not a 64-digit hex hash");
@@ -144,19 +147,22 @@ static int check_bundle(json_t *o, const atr_verifier *key, atr_bundle_info *inf
 	if ((rc = atr_checkpoint_open(note, nlen, key, &info->checkpoint)) < 0)
 		return rc == ATR_EINVALID ? rc : atr__err_prefix(ATR_ETAMPER, "checkpoint");
 	if (info->checkpoint.size != size)
-		return atr__err(ATR_ETAMPER, "the bundle says tree size %llu but its checkpoint signs %llu",
-		                (unsigned long long)size, (unsigned long long)info->checkpoint.size);
+		return atr__err(
+		    ATR_ETAMPER, "the bundle says tree size %llu but its checkpoint signs %llu",
+		    (unsigned long long)size, (unsigned long long)info->checkpoint.size);
 	atr_leaf_hash(&leaf, rec, rlen);
 	if (memcmp(leaf.b, want.b, 32) != 0)
-		return atr__err(ATR_ETAMPER, "the record's bytes do not hash to the bundle's leaf_hash: "
-		                             "the record was changed");
+		return atr__err(ATR_ETAMPER,
+		                "the record's bytes do not hash to the bundle's leaf_hash: "
+		                "the record was changed");
 	if (atr__json_member_u64(rec, rlen, "seq", &rseq) != 0 || rseq != seq)
 		return atr__err(ATR_ETAMPER, "the record does not carry seq %llu",
 		                (unsigned long long)seq);
 	rc = atr_verify_inclusion(&leaf, seq, size, path, n, &info->checkpoint.root);
 	if (rc == ATR_ETAMPER)
-		return atr__err(ATR_ETAMPER, "the audit path does not lead from record %llu to the "
-		                             "signed root of size %llu",
+		return atr__err(ATR_ETAMPER,
+		                "the audit path does not lead from record %llu to the "
+		                "signed root of size %llu",
 		                (unsigned long long)seq, (unsigned long long)size);
 	if (rc < 0)
 		return rc;
@@ -171,8 +177,10 @@ static int check_bundle(json_t *o, const atr_verifier *key, atr_bundle_info *inf
 		char hex[65];
 
 		if (!detail || !salthex || atr__unhex(salt, 32, salthex) < 0)
-			return atr__err(ATR_EINVALID, "the bundle's detail needs a 64-digit hex salt");
-		if (atr__json_member_str(rec, rlen, "detail_commit", &commit, &clen) != 0 || clen != 64)
+			return atr__err(ATR_EINVALID,
+			                "the bundle's detail needs a 64-digit hex salt");
+		if (atr__json_member_str(rec, rlen, "detail_commit", &commit, &clen) != 0 ||
+		    clen != 64)
 			return atr__err(ATR_ETAMPER, "the record has no detail_commit");
 		atr__sha256(got, salt, 32, detail, dlen, NULL, 0);
 		atr__hex(hex, got, 32);

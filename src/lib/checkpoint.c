@@ -97,7 +97,8 @@ static int key_parse(const char *text, const char *what, char name[ATR_KEY_NAME_
 	int rc;
 
 	if (!p1 || !(p2 = strchr(p1 + 1, '+')) || p2 - p1 != 9)
-		return atr__err(ATR_EINVALID, "%s is not '<name>+<8 hex digits>+<base64 key>'", what);
+		return atr__err(ATR_EINVALID, "%s is not '<name>+<8 hex digits>+<base64 key>'",
+		                what);
 	if ((rc = check_name(text, (size_t)(p1 - text))) < 0)
 		return atr__err_prefix(rc, "%s", what);
 	memcpy(name, text, (size_t)(p1 - text));
@@ -108,8 +109,10 @@ static int key_parse(const char *text, const char *what, char name[ATR_KEY_NAME_
 		uint8_t idb[4];
 
 		if (atr__unhex(idb, 4, hex) < 0)
-			return atr__err(ATR_EINVALID, "%s: key id '%s' is not 8 hex digits", what, hex);
-		*id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 | idb[3];
+			return atr__err(ATR_EINVALID, "%s: key id '%s' is not 8 hex digits", what,
+			                hex);
+		*id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 |
+		      idb[3];
 	}
 	n = atr__b64_decode(raw, sizeof(raw), p2 + 1, strlen(p2 + 1));
 	if (n != 33)
@@ -208,8 +211,9 @@ int atr_signer_new(atr_signer **out, const char *skey)
 	if ((rc = trimmed(skey, buf, sizeof(buf), "signer key")) < 0)
 		return rc;
 	if (strncmp(buf, prefix, sizeof(prefix) - 1) != 0)
-		return atr__err(ATR_EINVALID, "a signer key starts with 'PRIVATE+KEY+' (is this the "
-		                              "verifier key?)");
+		return atr__err(ATR_EINVALID,
+		                "a signer key starts with 'PRIVATE+KEY+' (is this the "
+		                "verifier key?)");
 	if (!(s = calloc(1, sizeof(*s))))
 		return atr__err(ATR_ENOMEM, "out of memory");
 	rc = key_parse(buf + sizeof(prefix) - 1, "signer key", s->name, &s->id, s->seed);
@@ -296,12 +300,13 @@ int atr_key_file_read(const char *path, char **text)
 
 	*text = NULL;
 	if (!(f = fopen(path, "r")))
-		return atr__err(errno == ENOENT ? ATR_ENOTFOUND : ATR_EIO, "cannot open key file '%s': %s",
-		                path, strerror(errno));
+		return atr__err(errno == ENOENT ? ATR_ENOTFOUND : ATR_EIO,
+		                "cannot open key file '%s': %s", path, strerror(errno));
 	if (!fgets(line, sizeof(line), f))
 		rc = atr__err(ferror(f) ? ATR_EIO : ATR_EINVALID, "key file '%s' is empty", path);
 	else if (!strchr(line, '\n') && !feof(f))
-		rc = atr__err(ATR_EINVALID, "key file '%s': the first line is too long for a key", path);
+		rc = atr__err(ATR_EINVALID, "key file '%s': the first line is too long for a key",
+		              path);
 	fclose(f);
 	if (rc == 0) {
 		line[strcspn(line, "\r\n")] = '\0';
@@ -367,8 +372,8 @@ static int parse_body(const char *text, size_t len, atr_checkpoint *out)
 		unsigned char c = (unsigned char)text[i];
 
 		if ((c < 0x20 && c != '\n') || c == 0x7f)
-			return atr__err(ATR_EINVALID, "checkpoint has a control character at byte %zu",
-			                i);
+			return atr__err(ATR_EINVALID,
+			                "checkpoint has a control character at byte %zu", i);
 	}
 	if (!(nl = memchr(p, '\n', (size_t)(end - p))))
 		return atr__err(ATR_EINVALID, "checkpoint has no origin line");
@@ -382,7 +387,8 @@ static int parse_body(const char *text, size_t len, atr_checkpoint *out)
 		return atr__err(ATR_EINVALID, "checkpoint size line is not a decimal number");
 	for (const char *q = p; q < nl; q++) {
 		if (*q < '0' || *q > '9' || size > (UINT64_MAX - (uint64_t)(*q - '0')) / 10)
-			return atr__err(ATR_EINVALID, "checkpoint size line is not a decimal number");
+			return atr__err(ATR_EINVALID,
+			                "checkpoint size line is not a decimal number");
 		size = size * 10 + (uint64_t)(*q - '0');
 	}
 	p = nl + 1;
@@ -439,11 +445,12 @@ static int parse_note(const char *note, size_t len, size_t *text_len, struct sig
 		if (!(sp = memchr(p, ' ', (size_t)(nl - p))))
 			return atr__err(ATR_EINVALID, "signature line %zu has no signature", n + 1);
 		if (check_name(p, (size_t)(sp - p)) < 0)
-			return atr__err(ATR_EINVALID, "signature line %zu has a bad key name", n + 1);
+			return atr__err(ATR_EINVALID, "signature line %zu has a bad key name",
+			                n + 1);
 		rl = atr__b64_decode(raw, sizeof(raw), sp + 1, (size_t)(nl - sp - 1));
 		if (rl < 5)
-			return atr__err(ATR_EINVALID, "signature line %zu is not base64 of a signature",
-			                n + 1);
+			return atr__err(ATR_EINVALID,
+			                "signature line %zu is not base64 of a signature", n + 1);
 		if (rl == 68) {
 			memcpy(sigs[n].name, p, (size_t)(sp - p));
 			sigs[n].name[sp - p] = '\0';
@@ -507,12 +514,13 @@ int atr_checkpoint_open(const char *note, size_t len, const atr_verifier *v, atr
 		found = 1;
 	}
 	if (!found)
-		rc = atr__err(ATR_ENOTFOUND, "the checkpoint of size %llu has no signature by key "
-		                             "'%s' (%08x)",
+		rc = atr__err(ATR_ENOTFOUND,
+		              "the checkpoint of size %llu has no signature by key "
+		              "'%s' (%08x)",
 		              (unsigned long long)out->size, v->name, (unsigned)v->id);
 	else if (strcmp(out->origin, v->name) != 0)
-		rc = atr__err(ATR_ENOTFOUND, "the checkpoint's origin '%s' is not key '%s'", out->origin,
-		              v->name);
+		rc = atr__err(ATR_ENOTFOUND, "the checkpoint's origin '%s' is not key '%s'",
+		              out->origin, v->name);
 done:
 	free(sigs);
 	return rc;

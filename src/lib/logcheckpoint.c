@@ -32,10 +32,11 @@ static int check_extends(atr_log *log, const char *note, size_t len, uint64_t si
 	if (memcmp(root.b, last->root.b, 32) != 0) {
 		atr_hash_hex(&root, a);
 		atr_hash_hex(&last->root, b);
-		return atr__err(ATR_ETAMPER,
-		                "refusing to sign: the log's root at size %llu is %s but the checkpoint "
-		                "signed at that size says %s (the log was changed)",
-		                (unsigned long long)last->size, a, b);
+		return atr__err(
+		    ATR_ETAMPER,
+		    "refusing to sign: the log's root at size %llu is %s but the checkpoint "
+		    "signed at that size says %s (the log was changed)",
+		    (unsigned long long)last->size, a, b);
 	}
 	return 0;
 }
@@ -108,16 +109,18 @@ int atr_log_checkpoint_add(atr_log *log, const char *note, size_t len)
 	    (rc = log->st->size(log->st, &size)) < 0)
 		return rc;
 	if (cp.size > size)
-		return atr__err(ATR_EINVALID, "the checkpoint is of size %llu but the log has %llu records",
+		return atr__err(ATR_EINVALID,
+		                "the checkpoint is of size %llu but the log has %llu records",
 		                (unsigned long long)cp.size, (unsigned long long)size);
 	if ((rc = atr_log_root(log, cp.size, &root)) < 0)
 		return rc;
 	if (memcmp(root.b, cp.root.b, 32) != 0) {
 		atr_hash_hex(&root, a);
 		atr_hash_hex(&cp.root, b);
-		return atr__err(ATR_ETAMPER,
-		                "the checkpoint says root %s at size %llu but the log's root there is %s",
-		                b, (unsigned long long)cp.size, a);
+		return atr__err(
+		    ATR_ETAMPER,
+		    "the checkpoint says root %s at size %llu but the log's root there is %s", b,
+		    (unsigned long long)cp.size, a);
 	}
 	return log->st->put_checkpoint(log->st, cp.size, note, len);
 }

@@ -61,7 +61,7 @@ typedef struct atr__tree_edge {
 	atr_store_tile *done;
 	atr_hash *done_hashes;
 	size_t ndone, done_cap;
-	unsigned dirty;       /* bit L: level L's last tile changed */
+	unsigned dirty;      /* bit L: level L's last tile changed */
 	atr_hash last_block; /* the height-8 node of the level-0 tile completed last */
 } atr__tree_edge;
 

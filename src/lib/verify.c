@@ -183,9 +183,10 @@ static int add_checkpoint(struct checker *c, const char *note, size_t len, int a
 	c->res->checkpoints++;
 	if (c->opts->nkeys) {
 		if (!(key = key_for(c, cp.origin))) {
-			report_range(c, ATR_FINDING_BAD_SIGNATURE, 0, 0, 0, cp.size,
-			             "the %s of size %llu is of origin '%s', which no trusted key names",
-			             what, (unsigned long long)cp.size, cp.origin);
+			report_range(
+			    c, ATR_FINDING_BAD_SIGNATURE, 0, 0, 0, cp.size,
+			    "the %s of size %llu is of origin '%s', which no trusted key names",
+			    what, (unsigned long long)cp.size, cp.origin);
 			return 0;
 		}
 		if ((rc = atr_checkpoint_open(note, len, key, &cp)) < 0) {
@@ -227,7 +228,8 @@ static int checkpoints_ready(struct checker *c)
 	int rc;
 
 	for (size_t i = 0; i < c->opts->nanchors; i++)
-		if ((rc = add_checkpoint(c, c->opts->anchors[i], strlen(c->opts->anchors[i]), 1)) < 0)
+		if ((rc = add_checkpoint(c, c->opts->anchors[i], strlen(c->opts->anchors[i]), 1)) <
+		    0)
 			return rc;
 	if (c->ncp)
 		qsort(c->cps, c->ncp, sizeof(*c->cps), cp_cmp);
@@ -286,15 +288,17 @@ static void judge_checkpoints(struct checker *c, uint64_t size)
 		for (size_t k = 0; k < c->ncp; k++) {
 			const struct cpent *o = &c->cps[k];
 
-			if (o->state == CP_HOLDS && o->size >= e->size && (o->trusted || !e->trusted)) {
+			if (o->state == CP_HOLDS && o->size >= e->size &&
+			    (o->trusted || !e->trusted)) {
 				atr_hash_hex(&e->root, a);
 				atr_hash_hex(&o->root, b);
-				report_range(c, ATR_FINDING_FORK, 0, 0, 0, e->size,
-				             "fork: the %s checkpoint of size %llu says root %s, but the "
-				             "log holds another history there, vouched for by the "
-				             "checkpoint of size %llu (root %s)",
-				             e->anchor ? "anchor" : "stored", (unsigned long long)e->size,
-				             a, (unsigned long long)o->size, b);
+				report_range(
+				    c, ATR_FINDING_FORK, 0, 0, 0, e->size,
+				    "fork: the %s checkpoint of size %llu says root %s, but the "
+				    "log holds another history there, vouched for by the "
+				    "checkpoint of size %llu (root %s)",
+				    e->anchor ? "anchor" : "stored", (unsigned long long)e->size, a,
+				    (unsigned long long)o->size, b);
 				e = NULL;
 				break;
 			}
@@ -309,10 +313,11 @@ static void judge_checkpoints(struct checker *c, uint64_t size)
 		if (x->size == y->size && memcmp(x->root.b, y->root.b, 32) != 0 && !c->forked) {
 			atr_hash_hex(&x->root, a);
 			atr_hash_hex(&y->root, b);
-			report_range(c, ATR_FINDING_FORK, 0, 0, 0, x->size,
-			             "fork: two signed checkpoints of size %llu have different roots "
-			             "(%s and %s)",
-			             (unsigned long long)x->size, a, b);
+			report_range(
+			    c, ATR_FINDING_FORK, 0, 0, 0, x->size,
+			    "fork: two signed checkpoints of size %llu have different roots "
+			    "(%s and %s)",
+			    (unsigned long long)x->size, a, b);
 		}
 	}
 	if (differs && !c->has_last_bad) {
@@ -321,14 +326,15 @@ static void judge_checkpoints(struct checker *c, uint64_t size)
 				held_below = c->cps[i].size;
 		atr_hash_hex(&differs->root, a);
 		snprintf(b, sizeof(b), "%llu", (unsigned long long)held_below);
-		report_range(c, ATR_FINDING_CHECKPOINT_MISMATCH, 1, held_below, differs->size - 1,
-		             differs->size,
-		             "a record from %llu to %llu was changed after the checkpoint of size %llu "
-		             "was signed: it says root %s, the records hash otherwise%s%s%s",
-		             (unsigned long long)held_below, (unsigned long long)differs->size - 1,
-		             (unsigned long long)differs->size, a,
-		             held_below ? " (the checkpoint of size " : "", held_below ? b : "",
-		             held_below ? " still holds)" : "");
+		report_range(
+		    c, ATR_FINDING_CHECKPOINT_MISMATCH, 1, held_below, differs->size - 1,
+		    differs->size,
+		    "a record from %llu to %llu was changed after the checkpoint of size %llu "
+		    "was signed: it says root %s, the records hash otherwise%s%s%s",
+		    (unsigned long long)held_below, (unsigned long long)differs->size - 1,
+		    (unsigned long long)differs->size, a,
+		    held_below ? " (the checkpoint of size " : "", held_below ? b : "",
+		    held_below ? " still holds)" : "");
 	}
 	if (beyond)
 		report_range(c, ATR_FINDING_TRUNCATED, 1, size, beyond->size - 1, beyond->size,
@@ -339,12 +345,13 @@ static void judge_checkpoints(struct checker *c, uint64_t size)
 	c->res->anchored_size = anchored;
 	/* Unless a finding already names where the log went wrong. */
 	if (c->opts->nkeys && anchored < size && !c->has_last_bad && !c->forked && !c->truncated)
-		report_range(c, ATR_FINDING_UNANCHORED, 1, anchored, size - 1, 0,
-		             "%s %llu%s%.0llu %s not covered by a checkpoint signed with a trusted key",
-		             anchored + 1 == size ? "record" : "records", (unsigned long long)anchored,
-		             anchored + 1 == size ? "" : " to ",
-		             anchored + 1 == size ? 0ull : (unsigned long long)size - 1,
-		             anchored + 1 == size ? "is" : "are");
+		report_range(
+		    c, ATR_FINDING_UNANCHORED, 1, anchored, size - 1, 0,
+		    "%s %llu%s%.0llu %s not covered by a checkpoint signed with a trusted key",
+		    anchored + 1 == size ? "record" : "records", (unsigned long long)anchored,
+		    anchored + 1 == size ? "" : " to ",
+		    anchored + 1 == size ? 0ull : (unsigned long long)size - 1,
+		    anchored + 1 == size ? "is" : "are");
 }
 
 /*
@@ -549,10 +556,11 @@ static void check_block(struct checker *c, struct leaves *blocks)
 	if (c->has_last_bad && c->last_bad >= first)
 		return;
 	if (rc < 0 || memcmp(stored.b, c->edge->last_block.b, 32) != 0)
-		report_range(c, ATR_FINDING_TREE_MISMATCH, 1, first, first + ATR_TILE_WIDTH - 1, 0,
-		             "records %llu to %llu do not hash to the tree's node over them: one of "
-		             "them was changed and its leaf hash rewritten",
-		             (unsigned long long)first, (unsigned long long)first + ATR_TILE_WIDTH - 1);
+		report_range(
+		    c, ATR_FINDING_TREE_MISMATCH, 1, first, first + ATR_TILE_WIDTH - 1, 0,
+		    "records %llu to %llu do not hash to the tree's node over them: one of "
+		    "them was changed and its leaf hash rewritten",
+		    (unsigned long long)first, (unsigned long long)first + ATR_TILE_WIDTH - 1);
 }
 
 /*
@@ -592,8 +600,7 @@ static int chunk_fill(struct chunk *k, atr_store *st, atr_store_cursor *cur)
 }
 
 /* Place a hashed chunk's records in order against the stored tree. */
-static int chunk_place(struct checker *c, struct chunk *k, struct leaves *lv,
-                       struct leaves *blocks)
+static int chunk_place(struct checker *c, struct chunk *k, struct leaves *lv, struct leaves *blocks)
 {
 	int rc;
 
@@ -687,12 +694,13 @@ int atr_log_verify(atr_log *log, const atr_verify_opts *opts, atr_finding_fn fn,
 		return rc;
 	if ((rc = log->st->size(log->st, &size)) < 0)
 		goto done;
-	/* A tree that cannot give its root is damaged: a finding, and every record still checked. */
+	/* A tree that cannot give its root is damaged: a finding, and every record still checked.
+	 */
 	if ((rc = atr_log_root(log, size, &tree_root)) < 0) {
 		if (rc != ATR_ETAMPER && rc != ATR_ENOTFOUND)
 			goto done;
-		report(&c, ATR_FINDING_TREE_MISMATCH, 0, 0, "the stored tree cannot give its root: %s",
-		       atr_errmsg());
+		report(&c, ATR_FINDING_TREE_MISMATCH, 0, 0,
+		       "the stored tree cannot give its root: %s", atr_errmsg());
 		no_root = 1;
 	}
 	if ((rc = log->st->each_checkpoint(log->st, stored_checkpoint, &c)) < 0 ||
@@ -955,8 +963,7 @@ static void report_pending(struct checker *c)
 }
 
 /* A {"checkpoint":"<note>"} line, before any record. */
-static int export_checkpoint_line(struct checker *c, const char *line, size_t len,
-                                  uint64_t lineno)
+static int export_checkpoint_line(struct checker *c, const char *line, size_t len, uint64_t lineno)
 {
 	json_t *j = json_loadb(line, len, 0, NULL);
 	json_t *v = json_object_get(j, "checkpoint");

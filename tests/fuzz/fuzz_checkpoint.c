@@ -16,9 +16,9 @@
 /* The known-answer vector of ../shared/vectors/checkpoint.json. */
 #define VKEY "example.com/agentrail-test+dcbfe2b3+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
 #define NOTE                                                                                       \
-	"example.com/agentrail-test\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n"         \
+	"example.com/agentrail-test\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n"          \
 	"\xe2\x80\x94 example.com/agentrail-test "                                                 \
-	"3L/is5AV652HyvVcZ43hB3TrnPwOIESXGIEjpEISGHbzt1SlVkPVuN6YxIMmI4+TDGvruYlk7yj/y/"          \
+	"3L/is5AV652HyvVcZ43hB3TrnPwOIESXGIEjpEISGHbzt1SlVkPVuN6YxIMmI4+TDGvruYlk7yj/y/"           \
 	"qp3z2h9oHmOgc=\n"
 
 const char *const fuzz_seeds[] = {

@@ -38,7 +38,8 @@ static void vector_seed(uint8_t seed[32])
 static void vector_root(atr_hash *root)
 {
 	assert_int_equal(
-	    atr_hash_parse(root, "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"),
+	    atr_hash_parse(root,
+	                   "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"),
 	    0);
 }
 
@@ -165,9 +166,9 @@ static void test_other_key_not_found(void **state)
 	/* Another key with the same name: its id differs, so no signature is "by" it. */
 	assert_int_equal(atr_keygen(vstr("key_name"), &skey, &vkey), 0);
 	assert_int_equal(atr_verifier_new(&other, vkey), 0);
-	assert_int_equal(atr_checkpoint_open(vstr("signed_note"), strlen(vstr("signed_note")), other,
-	                                     &cp),
-	                 ATR_ENOTFOUND);
+	assert_int_equal(
+	    atr_checkpoint_open(vstr("signed_note"), strlen(vstr("signed_note")), other, &cp),
+	    ATR_ENOTFOUND);
 	/* And a note it signed does not pass the vector's key. */
 	assert_int_equal(atr_signer_new(&s, skey), 0);
 	assert_int_equal(atr_checkpoint_sign(s, 8, &root, &note), 0);
@@ -188,10 +189,13 @@ static void test_malformed_notes(void **state)
 	    "example\n8\n",
 	    "example\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n",
 	    "example\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n- example AAAA\n",
-	    "example\n08\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n\xe2\x80\x94 e AAAAAAAA\n",
-	    "example\n-1\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n\xe2\x80\x94 e AAAAAAAA\n",
+	    "example\n08\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n\xe2\x80\x94 e "
+	    "AAAAAAAA\n",
+	    "example\n-1\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n\xe2\x80\x94 e "
+	    "AAAAAAAA\n",
 	    "example\n8\nnot-base64\n\n\xe2\x80\x94 e AAAAAAAA\n",
-	    "ex ample\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n\xe2\x80\x94 e AAAAAAAA\n",
+	    "ex ample\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n\xe2\x80\x94 e "
+	    "AAAAAAAA\n",
 	    "example\n99999999999999999999\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n"
 	    "\xe2\x80\x94 e AAAAAAAA\n",
 	    "example\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n\xe2\x80\x94 e AAAAAAAA",
@@ -241,9 +245,11 @@ static void test_base64(void **state)
 
 	(void)state;
 	for (size_t n = 0; n <= 6; n++) {
-		assert_int_equal(atr__b64_encode(buf, (const uint8_t *)"foobar", n), strlen(enc[n]));
+		assert_int_equal(atr__b64_encode(buf, (const uint8_t *)"foobar", n),
+		                 strlen(enc[n]));
 		assert_string_equal(buf, enc[n]);
-		assert_int_equal(atr__b64_decode(out, sizeof(out), enc[n], strlen(enc[n])), (long)n);
+		assert_int_equal(atr__b64_decode(out, sizeof(out), enc[n], strlen(enc[n])),
+		                 (long)n);
 		assert_memory_equal(out, "foobar", n);
 	}
 	assert_int_equal(atr__b64_decode(out, sizeof(out), "Zh==", 4), -1); /* non-zero pad bits */

@@ -452,8 +452,8 @@ static int upgrade_v2(struct sqlite_store *st)
 	if ((rc = query_int(st->db, "PRAGMA user_version", &version)) == SQLITE_OK && version == 2)
 		rc = sqlite3_exec(st->db, checkpoints_sql, NULL, NULL, NULL);
 	if (rc == SQLITE_OK && version == 2)
-		rc = sqlite3_exec(st->db, "PRAGMA user_version = " ATR_STR(SCHEMA_VERSION), NULL, NULL,
-		                  NULL);
+		rc = sqlite3_exec(st->db, "PRAGMA user_version = " ATR_STR(SCHEMA_VERSION), NULL,
+		                  NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
@@ -1677,15 +1677,17 @@ static int sq_get_checkpoint(atr_store *base, uint64_t min_size, char **note, si
 	if (err)
 		return err;
 	if (min_size != UINT64_MAX)
-		sqlite3_bind_int64(stmt, 1, min_size > INT64_MAX ? INT64_MAX : (sqlite3_int64)min_size);
+		sqlite3_bind_int64(stmt, 1,
+		                   min_size > INT64_MAX ? INT64_MAX : (sqlite3_int64)min_size);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		err = take_note(stmt, note, len);
 	else if (rc == SQLITE_DONE)
 		err = min_size == UINT64_MAX
 		          ? atr__err(ATR_ENOTFOUND, "store '%s' has no checkpoint", st->path)
-		          : atr__err(ATR_ENOTFOUND, "store '%s' has no checkpoint of size %llu or more",
-		                     st->path, (unsigned long long)min_size);
+		          : atr__err(ATR_ENOTFOUND,
+		                     "store '%s' has no checkpoint of size %llu or more", st->path,
+		                     (unsigned long long)min_size);
 	else
 		err = db_fail(st, st->db, rc, "cannot read checkpoints");
 	sqlite3_finalize(stmt);
