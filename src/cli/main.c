@@ -230,6 +230,23 @@ static const struct cli_cmd commands[] = {
      "  --actor WHO            who makes the change (default: $USER)\n"
      "  --reason TEXT          why a token is revoked\n"
      "  --json                 list as JSON lines\n" STORE_HELP},
+    {"approvals", cmd_approvals, "list the approval queue, or approve or reject a request",
+     "agentrail approvals list [--all] [--json] [--store URI]\n"
+     "   or: agentrail approvals resolve ID --approve|--reject --job-hash HEX [--comment TEXT]\n"
+     "                                      --store http://HOST:PORT\n"
+     "\n"
+     "'list' prints the pending approval requests in request order (every request with\n"
+     "--all), from a store or a server. 'resolve' approves or rejects request ID through a\n"
+     "server (POST /api/v1/approvals/ID/resolve) with an approver's token in\n"
+     "$AGENTRAIL_TOKEN: the server appends an approval_resolved event whose resolver is the\n"
+     "token's name. It is refused for an unknown ID, a resolved request, a job hash that is\n"
+     "not the request's, or a request the token's name raised or whose job it submitted.\n"
+     "\n"
+     "  --all                  list resolved requests too\n"
+     "  --json                 list as one JSON array\n"
+     "  --approve, --reject    the resolution\n"
+     "  --job-hash HEX         the job hash the request carries (what is being approved)\n"
+     "  --comment TEXT         why (at most 16384 bytes)\n" STORE_HELP},
     {"serve", cmd_serve, "run the HTTP ingest and evidence API",
      "agentrail serve [--store URI] [--listen HOST:PORT] [--threads N] [--max-body BYTES]\n"
      "                [--queue-max N]\n"

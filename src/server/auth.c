@@ -89,8 +89,10 @@ static atr_role role_of(struct srv_req *req, struct srv_auth *a, const char *bea
 		a->loaded_us = now_us();
 	}
 	t = atr_token_match(a->list, a->n, bearer);
-	if (t)
+	if (t) {
 		role = t->role;
+		snprintf(req->caller, sizeof(req->caller), "%s", t->name[0] ? t->name : t->id);
+	}
 	pthread_mutex_unlock(&a->mu);
 	return role;
 }

@@ -39,6 +39,9 @@ static const struct {
     {SRV_EUNAUTH, 401, "unauthorized"},
     {SRV_EFORBIDDEN, 403, "forbidden"},
     {SRV_EQUEUEFULL, 429, "queue_full"},
+    {SRV_EJOBHASH, 409, "job_hash_mismatch"},
+    {SRV_ERESOLVED, 409, "already_resolved"},
+    {SRV_ESELF, 403, "self_approval"},
 };
 
 unsigned srv_http_status(int code)

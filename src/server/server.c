@@ -35,6 +35,7 @@ struct route {
 	(SRV_ROLE(ATR_ROLE_READER) | SRV_ROLE(ATR_ROLE_AUDITOR) | SRV_ROLE(ATR_ROLE_APPROVER) |    \
 	 SRV_ROLE(ATR_ROLE_ADMIN))
 #define OPERATE (SRV_ROLE(ATR_ROLE_AUDITOR) | SRV_ROLE(ATR_ROLE_ADMIN))
+#define APPROVE SRV_ROLE(ATR_ROLE_APPROVER)
 
 static const struct route routes[] = {
     {"POST", "/api/v1/events", srv_h_ingest, WRITE},
@@ -50,6 +51,7 @@ static const struct route routes[] = {
     {"GET", "/api/v1/jobs/{job_id}", srv_h_job, READ},
     {"GET", "/api/v1/jobs/{job_id}/decisions", srv_h_job_decisions, READ},
     {"GET", "/api/v1/approvals", srv_h_approvals, READ},
+    {"POST", "/api/v1/approvals/{approval_id}/resolve", srv_h_resolve, APPROVE},
     {"GET", "/api/v1/sessions/{session_id}/trail", srv_h_session_trail, READ},
     {"GET", "/api/v1/traces/{trace_id}", srv_h_trace, READ},
     {"GET", "/api/v1/workflow-runs/{run_id}/timeline", srv_h_timeline, READ},
@@ -90,7 +92,8 @@ struct srv {
 	unsigned nsubmitters;
 	struct srv_auth auth;
 	int auth_ready;
-	atr_approvals *approvals; /* the approval queue, kept current incrementally */
+	atr_approvals *approvals;   /* the approval queue, kept current incrementally */
+	pthread_mutex_t resolve_mu; /* one approval resolution checked and appended at a time */
 	/* The checkpoint signer (--key), NULL without. */
 	struct srv_signer *signer;
 };
@@ -103,6 +106,11 @@ struct srv_signer *srv_signer_of(struct srv *s)
 atr_approvals *srv_approvals(struct srv *s)
 {
 	return s->approvals;
+}
+
+pthread_mutex_t *srv_resolve_mutex(struct srv *s)
+{
+	return &s->resolve_mu;
 }
 
 const char *srv_store_uri(const struct srv *s)
@@ -191,6 +199,8 @@ static const struct srv_ingest_ops *ingest_ops(srv_handler fn)
 		return &srv_otlp_logs_ops;
 	if (fn == srv_h_hook_claude)
 		return &srv_hook_claude_ops;
+	if (fn == srv_h_resolve)
+		return &srv_resolve_ops;
 	return NULL;
 }
 
@@ -723,6 +733,7 @@ int srv_run(const struct srv_config *cfg)
 		fprintf(stderr, "agentrail: out of memory\n");
 		goto out;
 	}
+	pthread_mutex_init(&s->resolve_mu, NULL);
 	if (atr_ingest_new(&s->ing, s->writer, s->cfg.queue_max) != 0) {
 		fprintf(stderr, "agentrail: cannot start the ingest: %s\n", atr_errmsg());
 		goto out;
@@ -821,6 +832,8 @@ out:
 	atr_log_free(s->writer);
 	if (s->auth_ready)
 		srv_auth_release(&s->auth);
+	if (s->approvals)
+		pthread_mutex_destroy(&s->resolve_mu);
 	atr_approvals_free(s->approvals);
 	free(s->uri);
 	free(s);

@@ -87,7 +87,11 @@ enum srv_error {
 	SRV_ETOOMANY = -107,   /* more events in one request than SRV_MAX_EVENTS (413) */
 	SRV_EUNAUTH = -108,    /* no token, or not a live one (401) */
 	SRV_EFORBIDDEN = -109, /* the token's role may not use this route (403) */
-	SRV_EQUEUEFULL = -110  /* the ingest queue is full: slow down (429) */
+	SRV_EQUEUEFULL = -110, /* the ingest queue is full: slow down (429) */
+	/* POST /api/v1/approvals/{id}/resolve (route_resolve.c) */
+	SRV_EJOBHASH = -111,  /* job_hash differs from the request's (409 job_hash_mismatch) */
+	SRV_ERESOLVED = -112, /* the approval was already resolved (409 already_resolved) */
+	SRV_ESELF = -113      /* an approver resolving their own request (403 self_approval) */
 };
 
 /* HTTP status and JSON code of an ATR_E… or SRV_E… code (unknown: 500, "internal"). */
@@ -140,6 +144,13 @@ struct srv_req {
 	struct srv_otlp *otlp_in;
 	/* POST /api/v1/hooks/claude-code (route_hooks.c): the mapped events in flight. */
 	struct srv_hook *hook_in;
+	/*
+	 * Who called, set by srv_auth_check() when tokens are required: the
+	 * token's name, or its id when it has no name ("" without a token).
+	 */
+	char caller[130];
+	/* POST /api/v1/approvals/{id}/resolve (route_resolve.c): the resolution in flight. */
+	struct srv_resolve *resolve_in;
 };
 
 /*
@@ -182,6 +193,8 @@ int srv_auth_check(struct srv_req *req, struct srv_auth *a, unsigned roles, cons
 
 /* The store URI the server runs on and its shared state, for the handlers. */
 atr_approvals *srv_approvals(struct srv *s);
+/* Held around the check and the append of one approval resolution (route_resolve.c). */
+pthread_mutex_t *srv_resolve_mutex(struct srv *s);
 const char *srv_store_uri(const struct srv *s);
 size_t srv_max_body(const struct srv *s);
 
@@ -303,6 +316,14 @@ int srv_otlp_status(struct util_buf *b, int code, const char *message, const cha
  */
 extern const struct srv_ingest_ops srv_hook_claude_ops;
 void srv_h_hook_claude(struct srv_req *req);
+
+/*
+ * POST /api/v1/approvals/{approval_id}/resolve (route_resolve.c): an
+ * approver's resolution, checked against the queue and appended as an
+ * approval_resolved event through the group commit, one at a time.
+ */
+extern const struct srv_ingest_ops srv_resolve_ops;
+void srv_h_resolve(struct srv_req *req);
 
 /* Route handlers. */
 void srv_h_ingest(struct srv_req *req);
