@@ -154,8 +154,9 @@ static int resolve_parse(struct srv_req *req)
 			         "unknown field '%.64s'; a resolution has resolution, job_hash and "
 			         "comment",
 			         key);
-			json_decref(o);
+			/* 'key' lives in 'o': answer before letting it go. */
 			srv_reply_error(req, ATR_EINVALID, msg, key);
+			json_decref(o);
 			return -1;
 		}
 	}
