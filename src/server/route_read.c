@@ -332,12 +332,35 @@ static int check_size(struct srv_req *req, const char *name, uint64_t v, uint64_
 	return -1;
 }
 
+/*
+ * A proof answer: {"<k1>":v1,"<k2>":v2,"<h1>":"<hex>","<h2>":"<hex>","path":[…]}.
+ * Takes 'path' (freed here).
+ */
+static void reply_proof(struct srv_req *req, const char *k1, uint64_t v1, const char *k2,
+                        uint64_t v2, const char *h1, const atr_hash *a, const char *h2,
+                        const atr_hash *b2, atr_hash *path, size_t n)
+{
+	struct util_buf b;
+
+	util_buf_init(&b);
+	if (srv_bufprintf(&b, "{\"%s\":%llu,\"%s\":%llu,\"%s\":", k1, (unsigned long long)v1, k2,
+	                  (unsigned long long)v2, h1) ||
+	    srv_json_hash(&b, a) || srv_bufprintf(&b, ",\"%s\":", h2) || srv_json_hash(&b, b2) ||
+	    add_path(&b, path, n)) {
+		atr_free(path);
+		srv_reply_oom(req, &b);
+		return;
+	}
+	atr_free(path);
+	srv_reply_json(req, 200, &b);
+	util_buf_release(&b);
+}
+
 void srv_h_inclusion(struct srv_req *req)
 {
 	static const char *const allowed[] = {"seq", "size", NULL};
 	uint64_t seq = 0, size = 0, cur;
 	atr_hash leaf, root, *path = NULL;
-	struct util_buf b;
 	atr_log *log;
 	size_t n = 0;
 	int has_seq, has_size, rc;
@@ -368,18 +391,7 @@ void srv_h_inclusion(struct srv_req *req)
 		srv_reply_error(req, rc, NULL, NULL);
 		return;
 	}
-	util_buf_init(&b);
-	if (srv_bufprintf(&b, "{\"seq\":%llu,\"size\":%llu,\"leaf_hash\":", (unsigned long long)seq,
-	                  (unsigned long long)size) ||
-	    srv_json_hash(&b, &leaf) || util_buf_adds(&b, ",\"root_hash\":") ||
-	    srv_json_hash(&b, &root) || add_path(&b, path, n)) {
-		atr_free(path);
-		srv_reply_oom(req, &b);
-		return;
-	}
-	atr_free(path);
-	srv_reply_json(req, 200, &b);
-	util_buf_release(&b);
+	reply_proof(req, "seq", seq, "size", size, "leaf_hash", &leaf, "root_hash", &root, path, n);
 }
 
 void srv_h_consistency(struct srv_req *req)
@@ -387,7 +399,6 @@ void srv_h_consistency(struct srv_req *req)
 	static const char *const allowed[] = {"from", "to", NULL};
 	uint64_t from = 0, to = 0, cur;
 	atr_hash old_root, new_root, *path = NULL;
-	struct util_buf b;
 	atr_log *log;
 	size_t n = 0;
 	int has_from, has_to, rc;
@@ -418,18 +429,8 @@ void srv_h_consistency(struct srv_req *req)
 		srv_reply_error(req, rc, NULL, NULL);
 		return;
 	}
-	util_buf_init(&b);
-	if (srv_bufprintf(&b, "{\"from\":%llu,\"to\":%llu,\"old_root\":", (unsigned long long)from,
-	                  (unsigned long long)to) ||
-	    srv_json_hash(&b, &old_root) || util_buf_adds(&b, ",\"new_root\":") ||
-	    srv_json_hash(&b, &new_root) || add_path(&b, path, n)) {
-		atr_free(path);
-		srv_reply_oom(req, &b);
-		return;
-	}
-	atr_free(path);
-	srv_reply_json(req, 200, &b);
-	util_buf_release(&b);
+	reply_proof(req, "from", from, "to", to, "old_root", &old_root, "new_root", &new_root, path,
+	            n);
 }
 
 void srv_h_healthz(struct srv_req *req)
