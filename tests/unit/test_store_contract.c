@@ -836,6 +836,44 @@ static void t_writer_waits(void **state)
 
 /* ---------------------------------------------------------------- sqlite only */
 
+static void t_meta_once(void **state)
+{
+	const struct backend *be = *state;
+	char path[600], *v = NULL;
+	size_t n = 0;
+	atr_store *st, *st2;
+
+	fresh_path(path, sizeof(path), be, "meta");
+	st = must_open(be, path, 0);
+	assert_int_equal(st->meta_once(st, "redact_salt", NULL, 0, &v, &n), ATR_ENOTFOUND);
+	assert_null(v);
+	assert_int_equal(st->meta_once(st, "redact_salt", "first\0x", 7, &v, &n), 0);
+	assert_int_equal(n, 7);
+	assert_memory_equal(v, "first\0x", 7);
+	free(v);
+	/* Set once: a second value is ignored and the first answered, also to another handle. */
+	st2 = must_open(be, path, ATR_OPEN_NOCREATE);
+	assert_int_equal(st2->meta_once(st2, "redact_salt", "second", 6, &v, &n), 0);
+	assert_int_equal(n, 7);
+	assert_memory_equal(v, "first\0x", 7);
+	free(v);
+	st2->free(st2);
+	assert_int_equal(st->meta_once(st, "Bad-Key", "x", 1, &v, &n), ATR_EINVALID);
+	assert_int_equal(st->meta_once(st, "", "x", 1, &v, &n), ATR_EINVALID);
+	/* The tree size is not a caller's value to set. */
+	append(st, 0, 3);
+	assert_int_equal(st->meta_once(st, "size", "9", 1, &v, &n), 0);
+	free(v);
+	assert_int_equal(size_of(st), 3);
+	st->free(st);
+	st = must_open(be, path, ATR_OPEN_READONLY);
+	assert_int_equal(st->meta_once(st, "redact_salt", NULL, 0, &v, &n), 0);
+	assert_int_equal(n, 7);
+	free(v);
+	assert_int_equal(st->meta_once(st, "other", "x", 1, &v, &n), ATR_EINVALID);
+	st->free(st);
+}
+
 static void t_sqlite_triggers(void **state)
 {
 	const struct backend *be = *state;
@@ -1036,7 +1074,7 @@ static struct CMUnitTest contract_tests[] = {
     cmocka_unit_test(t_query_single),   cmocka_unit_test(t_query_target),
     cmocka_unit_test(t_query_combined), cmocka_unit_test(t_query_batched),
     cmocka_unit_test(t_snapshot),       cmocka_unit_test(t_two_writers),
-    cmocka_unit_test(t_writer_waits),
+    cmocka_unit_test(t_writer_waits),   cmocka_unit_test(t_meta_once),
 };
 
 static struct CMUnitTest sqlite_tests[] = {

@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define ATR_STORE_VERSION 2
+#define ATR_STORE_VERSION 3
 
 /* Hashes per tile row: tile (level L, index i) holds tree nodes at height 8*L, i*256 .. i*256+255.
  */
@@ -139,6 +139,20 @@ struct atr_store {
 	int (*each_checkpoint)(atr_store *st,
 	                       int (*fn)(void *ctx, uint64_t size, const char *note, size_t len),
 	                       void *ctx);
+
+	/* ---- Version 3: named values kept with the store ---- */
+
+	/*
+	 * The value of 'key' (1..64 bytes of [a-z0-9_]), set once for the
+	 * store's lifetime: when 'key' has no value yet and 'value' is not
+	 * NULL, store 'value' ('len' bytes) durably in a transaction of its own
+	 * (never between write_begin and write_commit); either way answer the
+	 * stored value in '*out' (NUL-terminated, '*out_len' bytes, the
+	 * caller's to free()). With 'value' NULL only read: ATR_ENOTFOUND when
+	 * unset. Two writers racing on one key both answer the first value.
+	 */
+	int (*meta_once)(atr_store *st, const char *key, const void *value, size_t len, char **out,
+	                 size_t *out_len);
 };
 
 /*

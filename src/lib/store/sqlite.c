@@ -1745,6 +1745,98 @@ static void sq_free(atr_store *base)
 	free(st);
 }
 
+/* A key of store metadata that callers may set: 1..64 bytes of [a-z0-9_]. */
+static int meta_key_ok(const char *key)
+{
+	size_t n = 0;
+
+	for (; key[n]; n++)
+		if (n == 64 || !((key[n] >= 'a' && key[n] <= 'z') ||
+		                 (key[n] >= '0' && key[n] <= '9') || key[n] == '_'))
+			return 0;
+	return n > 0;
+}
+
+/* Read meta 'key' into a fresh buffer; ATR_ENOTFOUND when unset. */
+static int meta_read(struct sqlite_store *st, const char *key, char **out, size_t *out_len)
+{
+	sqlite3_stmt *sel = NULL;
+	const void *b;
+	int rc, n, err;
+
+	if ((err = prepare(st, "SELECT value FROM meta WHERE key = ?1", &sel)) != 0)
+		return err;
+	sqlite3_bind_text(sel, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(sel);
+	if (rc == SQLITE_ROW) {
+		b = sqlite3_column_blob(sel, 0);
+		n = sqlite3_column_bytes(sel, 0);
+		if (!(*out = malloc((size_t)n + 1))) {
+			err = atr__err(ATR_ENOMEM, "out of memory");
+		} else {
+			if (n)
+				memcpy(*out, b, (size_t)n);
+			(*out)[n] = '\0';
+			*out_len = (size_t)n;
+		}
+	} else if (rc == SQLITE_DONE) {
+		err = atr__err(ATR_ENOTFOUND, "store '%s' has no value for '%s'", st->path, key);
+	} else {
+		err = db_fail(st, st->db, rc, "cannot read store metadata");
+	}
+	sqlite3_finalize(sel);
+	return err;
+}
+
+static int sq_meta_once(atr_store *base, const char *key, const void *value, size_t len, char **out,
+                        size_t *out_len)
+{
+	struct sqlite_store *st = (struct sqlite_store *)base;
+	sqlite3_stmt *ins = NULL;
+	int rc, err;
+
+	assert(!st->in_write);
+	*out = NULL;
+	*out_len = 0;
+	if (!meta_key_ok(key))
+		return atr__err(ATR_EINVALID, "store metadata key '%s' is not 1..64 of [a-z0-9_]",
+		                key);
+	err = meta_read(st, key, out, out_len);
+	if (err != ATR_ENOTFOUND || !value)
+		return err;
+	if (st->flags & ATR_OPEN_READONLY)
+		return atr__err(ATR_EINVALID, "store '%s' is open read-only", st->path);
+	if (len > INT32_MAX)
+		return atr__err(ATR_EINVALID, "store metadata value too large");
+	if ((err = prepare(st, "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", &ins)) !=
+	    0)
+		return err;
+	rc = sqlite3_step(st->stmt[S_BEGIN]);
+	sqlite3_reset(st->stmt[S_BEGIN]);
+	if (rc != SQLITE_DONE) {
+		err = (rc & 0xff) == SQLITE_BUSY
+		          ? atr__err(ATR_EBUSY, "store '%s' is locked by another writer", st->path)
+		          : db_fail(st, st->db, rc, "cannot begin a write");
+		sqlite3_finalize(ins);
+		return err;
+	}
+	sqlite3_bind_text(ins, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(ins, 2, len ? value : "", (int)len, SQLITE_STATIC);
+	err = step_done(st, ins, "cannot store metadata");
+	if (err == 0) {
+		rc = sqlite3_step(st->stmt[S_COMMIT]);
+		sqlite3_reset(st->stmt[S_COMMIT]);
+		if (rc != SQLITE_DONE)
+			err = db_fail(st, st->db, rc, "cannot commit store metadata");
+	}
+	if (err != 0 && !sqlite3_get_autocommit(st->db)) {
+		sqlite3_step(st->stmt[S_ROLLBACK]);
+		sqlite3_reset(st->stmt[S_ROLLBACK]);
+	}
+	sqlite3_finalize(ins);
+	return err ? err : meta_read(st, key, out, out_len);
+}
+
 static const atr_store sqlite_vtable = {
     .version = ATR_STORE_VERSION,
     .name = "sqlite",
@@ -1763,6 +1855,7 @@ static const atr_store sqlite_vtable = {
     .put_checkpoint = sq_put_checkpoint,
     .get_checkpoint = sq_get_checkpoint,
     .each_checkpoint = sq_each_checkpoint,
+    .meta_once = sq_meta_once,
 };
 
 /*
