@@ -36,7 +36,8 @@ enum atr_status {
 	ATR_ENOMEM = -8,       /* out of memory */
 	ATR_EIO = -9,          /* reading or writing a file failed */
 	ATR_EBUSY = -10,       /* the store stayed locked by another writer too long */
-	ATR_EUNSUPPORTED = -11 /* a store URI scheme or feature this build does not have */
+	ATR_EUNSUPPORTED = -11, /* a store URI scheme or feature this build does not have */
+	ATR_EERASED = -12       /* the payload holding what was asked for was erased */
 };
 
 /*

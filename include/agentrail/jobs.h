@@ -20,12 +20,17 @@ extern "C" {
  * The state of job 'job_id' as one JSON object: job_id, submitter, status
  * (running | awaiting_approval | succeeded | partial | failed | aborted),
  * events, decisions [{event_id, seq, decision, rule_id, reason, snapshot,
- * timestamp}] and decisions_total, approvals [{approval_id, event_id, seq,
- * requested_by, rule_id, job_hash, resolution, resolved_by, comment}] and
- * approvals_total, policy_snapshot, output_safety {decision, rule_id} or
+ * timestamp, snapshot_known}] and decisions_total, approvals [{approval_id,
+ * event_id, seq, requested_by, rule_id, job_hash, resolution, resolved_by,
+ * comment}] and approvals_total, policy_snapshot (the last a decision
+ * cited) and policy_snapshot_known, output_safety {decision, rule_id} or
  * null, context_ptr and result_ptr (ids of the events holding the job's
  * input and its result, or null) and last_event {event_id, seq, type,
- * timestamp}. The state is folded from every event of the job, read once in
+ * timestamp}. snapshot_known is true when some policy_publish event in the
+ * log carries the snapshot cited, false when none does (the decision was
+ * accepted all the same), null when no snapshot is cited; it costs one
+ * query over the policy_publish type index, only when a snapshot is cited.
+ * The state is folded from every event of the job, read once in
  * seq order; the two lists hold the first ATR_JOB_LIST_MAX items, the
  * totals count them all (atr_job_decisions_page() pages through every
  * decision). Memory: the answer plus one entry per approval id of the job.
@@ -39,7 +44,8 @@ ATR_EXTERN int atr_job_json(atr_log *log, const char *job_id, char **out);
  * flat records: run_id, workflow_step_id, job_id, trace_id, decision,
  * policy_rule_id, policy_reason, policy_snapshot, job_hash,
  * approval_required, resolution, resolved_by, resolved_comment, context_ptr,
- * result_ptr, output_safety, timestamp, event_id, seq. A decision's approval
+ * result_ptr, output_safety, timestamp, event_id, seq, snapshot_known (as in
+ * atr_job_json()). A decision's approval
  * is the approval_request whose parent_event_id is the decision, else the
  * first approval_request after it in the job.
  */

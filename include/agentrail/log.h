@@ -39,6 +39,20 @@ ATR_EXTERN int atr_log_open(atr_log **out, const char *uri, unsigned flags);
 /* Close the log and release it. NULL is a no-op. */
 ATR_EXTERN void atr_log_free(atr_log *log);
 
+/*
+ * Mask secrets at ingest (docs/redaction.md). Every log opened for writing
+ * masks them: unless this is called, its first append makes a redactor of
+ * the built-in detectors plus what AGENTRAIL_REDACT_PATTERNS, _FIELDS and
+ * _DISABLE say. This replaces that with 'cfg' (NULL: the built-ins alone);
+ * its salt is ignored, the store's own is used (32 random bytes kept in the
+ * store on first use, never exported), so markers compare across runs.
+ * Every built-in disabled and no pattern nor field: redaction is off.
+ * 'cfg' is copied. ATR_EINVALID for a bad configuration; a read-only log
+ * cannot keep the salt. Not to be called while appends run on 'log'.
+ */
+struct atr_redact_config;
+ATR_EXTERN int atr_log_set_redaction(atr_log *log, const struct atr_redact_config *cfg);
+
 /* What an append did with one event. */
 typedef struct atr_append_result {
 	uint64_t seq;      /* the record's position (its Merkle leaf index) */

@@ -115,6 +115,32 @@ ATR_EXTERN int atr_redact_json(const atr_redactor *r, const char *json, size_t l
 ATR_EXTERN int atr_redact_text(const atr_redactor *r, const char *text, size_t len, char **out,
                                size_t *outlen, size_t *count);
 
+/*
+ * Configurations built from text, as `agentrail serve --redact-*` and the
+ * AGENTRAIL_REDACT_* variables give them: they own their strings.
+ * atr_redact_config_new() makes an empty one ('*out' the caller's, to
+ * release with atr_redact_config_free()); each add checks what it adds
+ * at once (ATR_EINVALID with a message saying what is wrong, the
+ * configuration unchanged).
+ */
+ATR_EXTERN int atr_redact_config_new(atr_redact_config **out);
+ATR_EXTERN void atr_redact_config_free(atr_redact_config *cfg);
+/* An extra pattern "KIND=REGEX" (split at the first '='). */
+ATR_EXTERN int atr_redact_config_add_pattern(atr_redact_config *cfg, const char *spec);
+/* A field path ("detail.env.*"). */
+ATR_EXTERN int atr_redact_config_add_field(atr_redact_config *cfg, const char *path);
+/* Switch off the detectors named in 'list' ("jwt,bearer_token"; "all" for every one). */
+ATR_EXTERN int atr_redact_config_disable(atr_redact_config *cfg, const char *list);
+/* Parse such a list into ATR_REDACT_* bits. */
+ATR_EXTERN int atr_redact_detectors_parse(const char *list, unsigned *out);
+/*
+ * Add what the environment says: AGENTRAIL_REDACT_PATTERNS (KIND=REGEX
+ * lines), AGENTRAIL_REDACT_FIELDS (paths separated by commas) and
+ * AGENTRAIL_REDACT_DISABLE (detector kinds separated by commas, or "all").
+ * A bad value is ATR_EINVALID and the message starts with the variable.
+ */
+ATR_EXTERN int atr_redact_config_add_env(atr_redact_config *cfg);
+
 #ifdef __cplusplus
 }
 #endif

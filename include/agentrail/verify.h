@@ -38,7 +38,9 @@ typedef enum atr_finding_kind {
 	ATR_FINDING_CHECKPOINT_MISMATCH, /* records changed under a signed checkpoint */
 	ATR_FINDING_BAD_SIGNATURE,       /* a checkpoint not validly signed by a trusted key */
 	ATR_FINDING_FORK,                /* two signed checkpoints that cannot both hold */
-	ATR_FINDING_UNANCHORED           /* records after the newest trusted checkpoint */
+	ATR_FINDING_UNANCHORED,          /* records after the newest trusted checkpoint */
+	ATR_FINDING_PRUNED /* records below the pruned prefix were removed by retention: reported,
+	                      not tampering (also: a checkpoint inside it an export cannot check) */
 } atr_finding_kind;
 
 typedef struct atr_finding {
@@ -77,6 +79,8 @@ typedef struct atr_verify_result {
 	uint64_t findings;      /* findings reported (erasures included) */
 	uint64_t checkpoints;   /* signed checkpoints checked (stored and anchors) */
 	uint64_t anchored_size; /* records covered by a trusted checkpoint that holds */
+	uint64_t pruned;        /* records 0 .. pruned-1 were pruned (retention); 0: none */
+	uint64_t erased_ranges; /* the seq ranges the erased payloads form (one finding each) */
 } atr_verify_result;
 
 /*
@@ -84,7 +88,10 @@ typedef struct atr_verify_result {
  * every payload against its commitment, the stored tree hashes and root
  * against the records, and every stored checkpoint and anchor in 'opts'
  * (may be NULL) against the records' root at its size. O(n) hashing, O(log n)
- * memory plus 64 bytes per checkpoint. 'fn' (may be NULL) is called for each
+ * memory plus 64 bytes per checkpoint. A pruned prefix (docs/retention.md)
+ * is checked from the stored leaf hashes, which stay, and reported once
+ * (ATR_FINDING_PRUNED); erased payloads are reported as one finding per
+ * range of consecutive seqs. 'fn' (may be NULL) is called for each
  * finding. Returns 0 when the check ran (the verdict is in 'out->status'), or
  * a negative status when it could not (a malformed anchor is ATR_EINVALID).
  *
@@ -97,8 +104,11 @@ ATR_EXTERN int atr_log_verify(atr_log *log, const atr_verify_opts *opts, atr_fin
                               void *ctx, atr_verify_result *out);
 
 /*
- * Write the whole log to 'out' as JSONL in the export format: first one
- * line {"checkpoint":"<signed note>"} per stored checkpoint, then one line per
+ * Write the whole log to 'out' as JSONL in the export format: for a pruned
+ * log first {"pruned":{"below":B,"edge":[[HEIGHT,"<hex>"],...]}}, the
+ * complete subtrees left of B, left to right, that every root from B on
+ * needs; then one line {"checkpoint":"<signed note>"} per stored checkpoint
+ * (of size at least B), then one line per
  * record, {"record":<bytes verbatim>,"leaf_hash":"<hex>","detail":{...},"salt":"<hex>"}
  * (detail and salt absent when erased), then one last line
  * {"tree_head":{"size":N,"root_hash":"<hex>"}}. Checks fflush/ferror: a full

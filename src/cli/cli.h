@@ -67,6 +67,11 @@ int cli_arg_u64(struct cli *cli, const char *name, const char *val, uint64_t *ou
  * CLI_FAIL (CLI_USAGE when the store is a server's URL: see cli_is_remote).
  */
 int cli_open(struct cli *cli, unsigned flags, atr_log **log);
+/*
+ * Mask at ingest as AGENTRAIL_REDACT_* say (cli_open does it for every log
+ * opened for writing); a bad value is a usage error naming the variable.
+ */
+int cli_redaction(struct cli *cli, atr_log *log);
 
 /*
  * 1 when the store is a server ("http://..." or "https://..."): client mode,
@@ -134,12 +139,20 @@ int cmd_demo(struct cli *cli, int argc, char **argv);
 int cmd_serve(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_approvals(struct cli *cli, int argc, char **argv);
+int cmd_alerts(struct cli *cli, int argc, char **argv);
+int cmd_report(struct cli *cli, int argc, char **argv);
+int cmd_policy(struct cli *cli, int argc, char **argv);
+int cmd_retention(struct cli *cli, int argc, char **argv);
+int cmd_prune(struct cli *cli, int argc, char **argv);
+int cmd_erase(struct cli *cli, int argc, char **argv);
 int cmd_keygen(struct cli *cli, int argc, char **argv);
 int cmd_checkpoint(struct cli *cli, int argc, char **argv);
 int cmd_verify_proof(struct cli *cli, int argc, char **argv);
 int cmd_witness(struct cli *cli, int argc, char **argv);
 int cmd_exec(struct cli *cli, int argc, char **argv);
 int cmd_hook(struct cli *cli, int argc, char **argv);
+int cmd_evidence(struct cli *cli, int argc, char **argv);
+int cmd_verify_evidence(struct cli *cli, int argc, char **argv);
 
 /*
  * import --format codex (import_codex.c): Codex rollout files, a directory
@@ -167,5 +180,8 @@ int cli_bench_fill(atr_log *log, uint64_t n, uint64_t batch, double *seconds);
 
 /* bench exec (bench_exec.c): argv[0] is "exec". */
 int cli_bench_exec(struct cli *cli, int argc, char **argv);
+
+/* bench report (bench_report.c): argv[0] is "report". */
+int cli_bench_report(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -715,6 +715,28 @@ static int q_fill(atr_log *log, uint64_t n)
 	return rc;
 }
 
+/*
+ * Sign the filled store with a fixed bench key, so that evidence bundles
+ * have a checkpoint to be proven against (signing the same tree again with
+ * the same key answers the stored checkpoint).
+ */
+static int q_sign(atr_log *log)
+{
+	static const uint8_t seed[32] = {'a', 'g', 'e', 'n', 't', 'r', 'a', 'i', 'l'};
+	atr_signer *s = NULL;
+	char *skey = NULL, *vkey = NULL, *note = NULL;
+	int rc = CLI_OK;
+
+	if (atr_keygen_seed("bench.agentrail.invalid/query", seed, &skey, &vkey) != 0 ||
+	    atr_signer_new(&s, skey) != 0 || atr_log_checkpoint_sign(log, s, &note, NULL) != 0)
+		rc = cli_fail("cannot sign a checkpoint of the bench store");
+	atr_free(note);
+	atr_free(skey);
+	atr_free(vkey);
+	atr_signer_free(s);
+	return rc;
+}
+
 /* R sequential GETs of one endpoint over one keep-alive connection. */
 static int q_endpoint(const char *base, const char *name, uint64_t events, uint64_t nreq,
                       uint64_t *seed)
@@ -750,6 +772,9 @@ static int q_endpoint(const char *base, const char *name, uint64_t events, uint6
 			snprintf(url, sizeof(url),
 			         "%s/api/v1/workflow-runs/bq-run-%05llu/timeline?limit=200", base,
 			         (unsigned long long)(*seed % nruns));
+		else if (name[0] == 'e')
+			snprintf(url, sizeof(url), "%s/api/v1/jobs/bq-job-%06llu/evidence", base,
+			         (unsigned long long)(*seed % njobs));
 		else
 			snprintf(url, sizeof(url), "%s/api/v1/approvals", base);
 		curl_easy_setopt(h, CURLOPT_URL, url);
@@ -791,7 +816,7 @@ static int q_endpoint(const char *base, const char *name, uint64_t events, uint6
  */
 static int bench_query(struct cli *cli, uint64_t events, uint64_t nreq, int store_given, int keep)
 {
-	static const char *const endpoints[] = {"jobs", "timeline", "approvals"};
+	static const char *const endpoints[] = {"jobs", "timeline", "approvals", "evidence"};
 	struct tmpstore tmp;
 	atr_log *log = NULL;
 	char base[512], errpath[4300];
@@ -810,6 +835,8 @@ static int bench_query(struct cli *cli, uint64_t events, uint64_t nreq, int stor
 	rc = cli_open(cli, 0, &log);
 	if (rc == CLI_OK)
 		rc = q_fill(log, events);
+	if (rc == CLI_OK)
+		rc = q_sign(log);
 	atr_log_free(log);
 	if (rc != CLI_OK)
 		goto out;
@@ -863,6 +890,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "exec") == 0)
 		return cli_bench_exec(cli, argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return cli_bench_report(cli, argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_EVENTS:

@@ -48,6 +48,8 @@ static const char *kind_name(atr_finding_kind k)
 		return "fork";
 	case ATR_FINDING_UNANCHORED:
 		return "unanchored";
+	case ATR_FINDING_PRUNED:
+		return "pruned";
 	}
 	return "unknown";
 }
@@ -75,7 +77,12 @@ static void on_finding(void *ctx, const atr_finding *f)
 	else if (f->has_seq)
 		printf("seq %llu: ", (unsigned long long)f->seq);
 	if (f->kind == ATR_FINDING_PAYLOAD_ERASED) {
-		puts("payload erased (not tampering)");
+		puts(f->seq_last > f->seq ? "payloads erased (not tampering)"
+		                          : "payload erased (not tampering)");
+		return;
+	}
+	if (f->kind == ATR_FINDING_PRUNED && f->has_seq) {
+		puts("records pruned by retention (not tampering)");
 		return;
 	}
 	if (*msg) {
@@ -140,8 +147,15 @@ void cli_print_verify_status(const atr_verify_result *res, int keys)
 		else
 			printf("%s: records %llu, root %s", name, n, root);
 	}
+	if (res->erased || res->pruned)
+		fputs(" (", stdout);
 	if (res->erased)
-		printf(" (%llu payloads erased)", (unsigned long long)res->erased);
+		printf("%llu payloads erased", (unsigned long long)res->erased);
+	if (res->pruned)
+		printf("%s%llu records pruned: seq 0 to %llu", res->erased ? "; " : "",
+		       (unsigned long long)res->pruned, (unsigned long long)res->pruned - 1);
+	if (res->erased || res->pruned)
+		putchar(')');
 	putchar('\n');
 }
 
@@ -152,11 +166,16 @@ static int print_json(const atr_verify_result *res, json_t *list)
 	char *text;
 
 	atr_hash_hex(&res->root, root);
-	o = json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:o, s:O}", "status",
+	o = json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:o, s:I, s:I, s:o, s:O}", "status",
 	              atr_verify_status_name(res->status), "records", (json_int_t)res->records,
 	              "size", (json_int_t)res->size, "root_hash", root, "erased",
-	              (json_int_t)res->erased, "checkpoints", (json_int_t)res->checkpoints,
-	              "anchored_size", (json_int_t)res->anchored_size, "first_bad_seq",
+	              (json_int_t)res->erased, "erased_ranges", (json_int_t)res->erased_ranges,
+	              "pruned",
+	              res->pruned ? json_pack("{s:I, s:I}", "below", (json_int_t)res->pruned,
+	                                      "count", (json_int_t)res->pruned)
+	                          : json_null(),
+	              "checkpoints", (json_int_t)res->checkpoints, "anchored_size",
+	              (json_int_t)res->anchored_size, "first_bad_seq",
 	              res->has_bad_seq ? json_integer((json_int_t)res->first_bad_seq) : json_null(),
 	              "findings", list);
 	if (!o)

@@ -149,7 +149,25 @@ int cli_open(struct cli *cli, unsigned flags, atr_log **log)
 		free(name);
 		return cli_fail(what);
 	}
+	if (!(flags & ATR_OPEN_READONLY) && (rc = cli_redaction(cli, *log)) != CLI_OK) {
+		atr_log_free(*log);
+		*log = NULL;
+		return rc;
+	}
 	return CLI_OK;
+}
+
+int cli_redaction(struct cli *cli, atr_log *log)
+{
+	atr_redact_config *cfg = NULL;
+	int rc = atr_redact_config_new(&cfg);
+
+	if (rc == 0 && (rc = atr_redact_config_add_env(cfg)) == 0)
+		rc = atr_log_set_redaction(log, cfg);
+	atr_redact_config_free(cfg);
+	if (rc == 0)
+		return CLI_OK;
+	return rc == ATR_EINVALID ? cli_usage(cli, "%s", atr_errmsg()) : cli_fail(NULL);
 }
 
 /* Print 's' with control bytes replaced, at most 'max' bytes (then "..."). */

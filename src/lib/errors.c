@@ -78,6 +78,8 @@ const char *atr_strerror(int code)
 		return "busy";
 	case ATR_EUNSUPPORTED:
 		return "unsupported";
+	case ATR_EERASED:
+		return "payload_erased";
 	default:
 		return "unknown";
 	}

@@ -21,6 +21,7 @@
 #include "event.h"
 #include "internal.h"
 #include "jscan.h"
+#include "redactpriv.h"
 
 /* ------------------------------------------------------------------ */
 /* Fields and types                                                    */
@@ -66,6 +67,7 @@ enum field {
 	F_POLICY,
 	F_REASON,
 	F_RECEIVED_AT,
+	F_REDACTIONS,
 	F_RULES_HASH,
 	F_RUN_ID,
 	F_SEQ,
@@ -110,6 +112,7 @@ static const struct field_def fields[NFIELDS] = {
     [F_POLICY] = FD("policy", K_POLICY),
     [F_REASON] = FD("reason", K_TEXT),
     [F_RECEIVED_AT] = FD("received_at", K_LOG),
+    [F_REDACTIONS] = FD("redactions", K_LOG),
     [F_RULES_HASH] = FD("rules_hash", K_ID),
     [F_RUN_ID] = FD("run_id", K_ID),
     [F_SEQ] = FD("seq", K_LOG),
@@ -1717,11 +1720,29 @@ static int put_generated(struct buf *o, struct slot *sl, const char *name, const
 	return 0;
 }
 
+/* Append "name":<n> to 'out'; 'sl' gets its span. */
+static int put_count(struct buf *o, struct slot *sl, const char *name, int64_t n)
+{
+	size_t nl = strlen(name);
+	int rc = reserve(o, nl + 24);
+
+	if (rc)
+		return rc;
+	sl->start = o->len;
+	putc_(o, '"');
+	put(o, name, nl);
+	put(o, "\":", 2);
+	sl->vstart = o->len;
+	o->len += fmt_i64(o->p + o->len, n);
+	sl->end = o->len;
+	return 0;
+}
+
 static const enum field index_fields[] = {F_TYPE,   F_ACTOR,  F_TRACE_ID, F_SESSION_ID,
                                           F_RUN_ID, F_JOB_ID, F_TARGET};
 
 static int build(struct atr__event *ev, struct parser *p, const struct event_parse *ep,
-                 const char *level, int64_t received_us)
+                 const char *level, int64_t received_us, size_t redactions)
 {
 	struct buf *o = p->out, *t = p->tmp;
 	struct slot rec[NFIELDS]; /* what goes into the record, the log's fields included */
@@ -1807,11 +1828,15 @@ static int build(struct atr__event *ev, struct parser *p, const struct event_par
 		        0 ||
 		    (rc = put_generated(o, &rec[F_RECEIVED_AT], "received_at", rcv, 27)) != 0)
 			return rc;
+		if (redactions &&
+		    (rc = put_count(o, &rec[F_REDACTIONS], "redactions", (int64_t)redactions)) != 0)
+			return rc;
 		if (ep->slot[F_DETAIL].given)
 			detail = o->p + doff;
 	}
 	rec[F_EVENT_ID].given = rec[F_TS].given = rec[F_LEVEL].given = 1;
 	rec[F_DETAIL_COMMIT].given = rec[F_RECEIVED_AT].given = 1;
+	rec[F_REDACTIONS].given = redactions > 0;
 
 	for (int f = 0; f < NFIELDS; f++) {
 		if (!rec[f].given)
@@ -1907,7 +1932,8 @@ static int build(struct atr__event *ev, struct parser *p, const struct event_par
 #define STACK_TMP     4096
 #define STACK_MEMBERS 64
 
-int atr__event_prepare(struct atr__event *ev, const char *json, size_t len, int64_t received_us)
+static int prepare(struct atr__event *ev, const char *json, size_t len, int64_t received_us,
+                   size_t redactions)
 {
 	char out_stack[STACK_OUT], tmp_stack[STACK_TMP];
 	struct member members[STACK_MEMBERS];
@@ -1932,12 +1958,53 @@ int atr__event_prepare(struct atr__event *ev, const char *json, size_t len, int6
 		return atr__err(ATR_EINVALID, "empty input: an event is a JSON object");
 	memset(&ep, 0, sizeof(ep));
 	if ((rc = parse_event(&p, &ep)) == 0 && (rc = validate(&p, &ep, &level)) == 0)
-		rc = build(ev, &p, &ep, level, received_us);
+		rc = build(ev, &p, &ep, level, received_us, redactions);
 	free(out.heap);
 	free(tmp.heap);
 	free(p.mem_heap);
 	if (rc != 0)
 		memset(ev, 0, sizeof(*ev));
+	return rc;
+}
+
+int atr__event_prepare(struct atr__event *ev, const char *json, size_t len, int64_t received_us)
+{
+	return prepare(ev, json, len, received_us, 0);
+}
+
+int atr__event_prepare_redacted(struct atr__event *ev, const atr_redactor *r, const char *json,
+                                size_t len, int64_t received_us)
+{
+	char *red = NULL, msg[512];
+	size_t redlen, count = 0;
+	int rc, vrc;
+
+	if (!r || !json || len > ATR_MAX_EVENT_INPUT || atr__redactor_idle(r))
+		return prepare(ev, json, len, received_us, 0);
+	rc = atr__redact_json_lazy(r, json, len, &red, &redlen, &count);
+	if (rc == ATR_ENOMEM) {
+		memset(ev, 0, sizeof(*ev));
+		return rc;
+	}
+	if (rc < 0) {
+		/*
+		 * Not JSON to the redactor: the event parser says what is wrong
+		 * in its own words. Should it accept what the redactor could not
+		 * read, the event is refused all the same: nothing unscanned is
+		 * stored.
+		 */
+		snprintf(msg, sizeof(msg), "%s", atr_errmsg());
+		if ((vrc = prepare(ev, json, len, received_us, 0)) < 0)
+			return vrc;
+		atr__event_release(ev);
+		return atr__err(rc, "%s", msg);
+	}
+	if (red) {
+		json = red;
+		len = redlen;
+	}
+	rc = prepare(ev, json, len, received_us, count);
+	free(red);
 	return rc;
 }
 

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <agentrail/redact.h>
+
 /* Limits on what one event may be. */
 #define ATR_MAX_EVENT_INPUT (16u << 20) /* raw JSON text accepted for parsing at all */
 #define ATR_MAX_EVENT_BYTES (1u << 20)  /* canonical record + detail */
@@ -50,6 +52,15 @@ struct atr__event {
  * to release. Returns 0, ATR_EINVALID, ATR_ETOOBIG or ATR_ENOMEM.
  */
 int atr__event_prepare(struct atr__event *ev, const char *json, size_t len, int64_t received_us);
+
+/*
+ * The same after masking the secrets 'r' finds in 'json' (NULL or an idle
+ * redactor: none), so the record, the detail, the idempotency hash and any
+ * error message see only the masked text; the record then carries
+ * "redactions":N when N > 0. Text the redactor cannot read is refused.
+ */
+int atr__event_prepare_redacted(struct atr__event *ev, const atr_redactor *r, const char *json,
+                                size_t len, int64_t received_us);
 
 /* Bytes needed for the record of 'ev' with any seq. */
 size_t atr__event_record_cap(const struct atr__event *ev);

@@ -331,10 +331,46 @@ static int put(json_t *o, const char *k, json_t *v)
 	return v ? json_object_set_new(o, k, v) : -1;
 }
 
+/*
+ * The snapshots some policy_publish event carries (one query over its type
+ * index), as a set, into '*out'; an empty set when the job's decisions cite
+ * no snapshot ('j->snapshot' is the last that did), so that costs nothing.
+ */
+static int known_snapshots(atr_log *log, const struct job *j, json_t **out)
+{
+	atr_query q = {.type = "policy_publish"};
+	const atr_record *rec;
+	atr_cursor *cur;
+	int rc;
+
+	if (!(*out = json_object()))
+		return oom();
+	if (!j->snapshot)
+		return 0;
+	if ((rc = atr_log_query(log, &q, &cur)) < 0)
+		return rc;
+	while ((rc = atr_cursor_next(cur, &rec)) > 0) {
+		const char *s = atr_record_str(rec, "policy.snapshot");
+
+		if (s && json_object_set_new(*out, s, json_true()) != 0) {
+			rc = oom();
+			break;
+		}
+	}
+	atr_cursor_free(cur);
+	return rc < 0 ? rc : 0;
+}
+
+/* A decision's snapshot_known: null when it cites no snapshot. */
+static json_t *snapshot_known(json_t *known, const char *snapshot)
+{
+	return snapshot ? json_boolean(json_object_get(known, snapshot) != NULL) : json_null();
+}
+
 int atr_job_json(atr_log *log, const char *job_id, char **out)
 {
 	struct job j;
-	json_t *job, *e, *last_event;
+	json_t *job, *e, *last_event, *known = NULL;
 	const char *status, *submitter, *outcome;
 	size_t i, pending = 0;
 	int rc, bad = 0;
@@ -342,9 +378,14 @@ int atr_job_json(atr_log *log, const char *job_id, char **out)
 	*out = NULL;
 	if ((rc = job_init(&j, 1)) < 0)
 		return rc;
-	if ((rc = job_read(log, job_id, &j)) < 0) {
+	if ((rc = job_read(log, job_id, &j)) < 0 || (rc = known_snapshots(log, &j, &known)) < 0) {
+		json_decref(known);
 		job_release(&j);
 		return rc;
+	}
+	json_array_foreach(j.decisions, i, e)
+	{
+		bad |= put(e, "snapshot_known", snapshot_known(known, str(e, "snapshot")));
 	}
 	json_array_foreach(j.req_ids, i, e)
 	{
@@ -391,21 +432,25 @@ int atr_job_json(atr_log *log, const char *job_id, char **out)
 	    put(job, "approvals_total", json_integer((json_int_t)j.napprovals)) ||
 	    put(job, "policy_snapshot",
 	        str_or_null(j.snapshot ? sub(j.snapshot, "policy", "snapshot") : NULL)) ||
+	    put(job, "policy_snapshot_known",
+	        snapshot_known(known, j.snapshot ? sub(j.snapshot, "policy", "snapshot") : NULL)) ||
 	    put(job, "output_safety", output_safety(&j)) ||
 	    put(job, "context_ptr", str_or_null(context_ptr(&j))) ||
 	    put(job, "result_ptr", str_or_null(result_ptr(&j))) ||
 	    put(job, "last_event", last_event)) {
 		json_decref(job);
+		json_decref(known);
 		job_release(&j);
 		return oom();
 	}
+	json_decref(known);
 	job_release(&j);
 	return dump(job, out);
 }
 
 /* One flat decision record: decision 'd' joined with approval request 'ap' (compact, or NULL). */
 static json_t *decision_record(const struct job *j, const char *job_id, json_t *d, json_t *ap,
-                               json_t *safety)
+                               json_t *safety, json_t *known)
 {
 	const char *apid = ap ? str(ap, "id") : NULL;
 	json_t *res = apid ? json_object_get(j->resolved, apid) : NULL;
@@ -413,7 +458,7 @@ static json_t *decision_record(const struct job *j, const char *job_id, json_t *
 
 	return json_pack(
 	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-	    "s:o, s:o, s:O, s:o, s:o, s:O}",
+	    "s:o, s:o, s:O, s:o, s:o, s:O, s:o}",
 	    "run_id", str_or_null(str(d, "run_id")), "workflow_step_id",
 	    str_or_null(str(d, "workflow_step_id")), "job_id", json_string(job_id), "trace_id",
 	    str_or_null(str(d, "trace_id")), "decision", str_or_null(sub(d, "policy", "decision")),
@@ -427,14 +472,15 @@ static json_t *decision_record(const struct job *j, const char *job_id, json_t *
 	    str_or_null(res ? str(res, "comment") : NULL), "context_ptr",
 	    str_or_null(context_ptr(j)), "result_ptr", str_or_null(result_ptr(j)), "output_safety",
 	    safety, "timestamp", str_or_null(str(d, "ts")), "event_id",
-	    str_or_null(str(d, "event_id")), "seq", json_object_get(d, "seq"));
+	    str_or_null(str(d, "event_id")), "seq", json_object_get(d, "seq"), "snapshot_known",
+	    snapshot_known(known, sub(d, "policy", "snapshot")));
 }
 
 int atr_job_decisions_page(atr_log *log, const char *job_id, uint64_t from_seq, uint64_t limit,
                            char **out, uint64_t *next_seq)
 {
 	struct job j;
-	json_t *arr, *d, *safety;
+	json_t *arr, *d, *safety, *known = NULL;
 	size_t i;
 	int rc;
 
@@ -444,7 +490,8 @@ int atr_job_decisions_page(atr_log *log, const char *job_id, uint64_t from_seq, 
 		return rc;
 	j.from = from_seq;
 	j.limit = limit;
-	if ((rc = job_read(log, job_id, &j)) < 0) {
+	if ((rc = job_read(log, job_id, &j)) < 0 || (rc = known_snapshots(log, &j, &known)) < 0) {
+		json_decref(known);
 		job_release(&j);
 		return rc;
 	}
@@ -453,6 +500,7 @@ int atr_job_decisions_page(atr_log *log, const char *job_id, uint64_t from_seq, 
 	if (!arr || !safety) {
 		json_decref(arr);
 		json_decref(safety);
+		json_decref(known);
 		job_release(&j);
 		return oom();
 	}
@@ -465,13 +513,14 @@ int atr_job_decisions_page(atr_log *log, const char *job_id, uint64_t from_seq, 
 			ap = json_array_get(j.after, i);
 		if (json_array_append_new(arr, decision_record(&j, job_id, d,
 		                                               json_is_object(ap) ? ap : NULL,
-		                                               safety)) != 0) {
+		                                               safety, known)) != 0) {
 			json_decref(arr);
 			arr = NULL;
 			break;
 		}
 	}
 	json_decref(safety);
+	json_decref(known);
 	*next_seq = arr ? j.next : 0;
 	job_release(&j);
 	return dump(arr, out);

@@ -89,10 +89,12 @@ int atr_log_open(atr_log **out, const char *uri, unsigned flags)
 		return atr__err(ATR_ENOMEM, "out of memory");
 	}
 	atr__edge_init(&log->edge);
+	pthread_mutex_init(&log->redact_mu, NULL);
 	rc = open_store(&log->st, uri, flags);
 	free(def);
 	if (rc < 0) {
 		atr__edge_release(&log->edge);
+		pthread_mutex_destroy(&log->redact_mu);
 		free(log);
 		return rc;
 	}
@@ -106,6 +108,7 @@ void atr_log_free(atr_log *log)
 		return;
 	log->st->free(log->st);
 	atr__edge_release(&log->edge);
+	atr__log_redaction_free(log);
 	free(log);
 }
 
@@ -138,6 +141,7 @@ struct preparer {
 	const size_t *lens;
 	size_t n;
 	int64_t now;
+	const atr_redactor *red; /* masks each event before it is parsed; NULL: none */
 	/*
 	 * Both threads claim events in order from 'next' and publish each
 	 * one's state. The consumer takes event i once it is ready and, rather
@@ -161,7 +165,7 @@ static int prepare_next(struct preparer *p)
 	if (i >= p->n)
 		return 0;
 	len = p->lens ? p->lens[i] : strlen(p->jsons[i]);
-	rc = atr__event_prepare(&p->evs[i], p->jsons[i], len, p->now);
+	rc = atr__event_prepare_redacted(&p->evs[i], p->red, p->jsons[i], len, p->now);
 	if (rc < 0) {
 		p->rc[i] = rc;
 		snprintf(p->msg[i], sizeof(p->msg[i]), "%s", atr_errmsg());
@@ -593,7 +597,8 @@ int atr__log_append_groups(atr_log *log, struct atr__group *groups, size_t ng)
 	p.lens = lens;
 	p.n = n;
 	p.now = atr__now_us();
-	if ((rc = preparer_start(&p)) < 0 || (rc = log->st->write_begin(log->st, &size)) < 0)
+	if ((rc = atr__log_redactor(log, &p.red)) < 0 || (rc = preparer_start(&p)) < 0 ||
+	    (rc = log->st->write_begin(log->st, &size)) < 0)
 		goto out;
 	if ((rc = sync_edge(log, size)) < 0) {
 		log->st->write_abort(log->st);

@@ -66,6 +66,13 @@ struct cached_tile {
 	uint64_t index;
 	uint64_t used; /* reader clock at the last use, for LRU */
 	atr_hash h[ATR_TILE_WIDTH];
+	/*
+	 * The tile's inner nodes hashed so far (heights 1 to 7 above its
+	 * hashes: 128 + 64 + ... + 2), so that proofs sharing a reader (an
+	 * evidence bundle's, for neighbouring records) hash each node once.
+	 */
+	uint8_t have[ATR_TILE_WIDTH];
+	atr_hash inner[ATR_TILE_WIDTH];
 };
 
 struct atr__tree_reader {
@@ -97,8 +104,7 @@ void atr__tree_reader_free(atr__tree_reader *r)
 }
 
 /* The tile (level, index) from the cache or the callback. */
-static int get_tile(atr__tree_reader *r, unsigned level, uint64_t index,
-                    const struct cached_tile **out)
+static int get_tile(atr__tree_reader *r, unsigned level, uint64_t index, struct cached_tile **out)
 {
 	struct cached_tile *victim = &r->cache[0];
 	int rc;
@@ -124,6 +130,7 @@ static int get_tile(atr__tree_reader *r, unsigned level, uint64_t index,
 	if (victim->width == 0 || victim->width > ATR_TILE_WIDTH)
 		return atr__err(ATR_ETAMPER, "tile (level %u, index %llu) has width %u", level,
 		                (unsigned long long)index, victim->width);
+	memset(victim->have, 0, sizeof(victim->have));
 	victim->valid = 1;
 	victim->level = level;
 	victim->index = index;
@@ -132,9 +139,25 @@ static int get_tile(atr__tree_reader *r, unsigned level, uint64_t index,
 	return 0;
 }
 
+/* Node 'j' at height 's' (0 to 7) above tile 't''s hashes, all of which exist. */
+static const atr_hash *tile_node(struct cached_tile *t, unsigned s, unsigned j)
+{
+	size_t k;
+
+	if (s == 0)
+		return &t->h[j];
+	k = ATR_TILE_WIDTH - ((size_t)2 * ATR_TILE_WIDTH >> s) + j;
+	if (!t->have[k]) {
+		atr_node_hash(&t->inner[k], tile_node(t, s - 1, 2 * j),
+		              tile_node(t, s - 1, 2 * j + 1));
+		t->have[k] = 1;
+	}
+	return &t->inner[k];
+}
+
 int atr__tree_node(atr__tree_reader *r, unsigned height, uint64_t index, atr_hash *out)
 {
-	const struct cached_tile *t = NULL;
+	struct cached_tile *t = NULL;
 	unsigned level = height / TILE_HEIGHT, sub = height % TILE_HEIGHT;
 	uint64_t first;
 	unsigned off;
@@ -154,7 +177,7 @@ int atr__tree_node(atr__tree_reader *r, unsigned height, uint64_t index, atr_has
 		                "index %llu needs %u",
 		                level, (unsigned long long)(first / ATR_TILE_WIDTH), t->width,
 		                height, (unsigned long long)index, off + (1u << sub));
-	hash_up(&t->h[off], sub, out);
+	*out = *tile_node(t, sub, off >> sub);
 	return 0;
 }
 

@@ -216,8 +216,18 @@ int atr_log_get(atr_log *log, uint64_t seq, atr_record **out)
 	atr_query q = {.seq_from = seq, .seq_to = seq + 1};
 	char what[48];
 
+	uint64_t below = 0;
+	int rc;
+
 	snprintf(what, sizeof(what), "seq %llu", (unsigned long long)seq);
-	return read_one(log, &q, out, what);
+	rc = read_one(log, &q, out, what);
+	/* A pruned record is gone on purpose: say so (docs/retention.md). */
+	if (rc == ATR_ENOTFOUND && log->st->version >= 3 && log->st->pruned_below &&
+	    log->st->pruned_below(log->st, &below) == 0 && seq < below)
+		rc = atr__err(ATR_ENOTFOUND,
+		              "record %llu was pruned (records below %llu are pruned)",
+		              (unsigned long long)seq, (unsigned long long)below);
+	return rc;
 }
 
 int atr_log_get_by_id(atr_log *log, const char *event_id, atr_record **out)

@@ -13,6 +13,7 @@
 #include <agentrail/redact.h>
 
 #include "internal.h"
+#include "redactpriv.h"
 
 #define MAX_PATTERNS 64
 #define MAX_FIELDS   64
@@ -992,6 +993,9 @@ static int emit(struct job *j, size_t base, size_t rawlen, const uint8_t *s, siz
 				sp[i].e++;
 		}
 	}
+	/* A lazy job's output starts at its first find: about as long as the input. */
+	if (!j->out.cap && (rc = grow((void **)&j->out.data, &j->out.cap, j->len + 256, 1)) != 0)
+		return rc;
 	if (j->nspans > 1)
 		qsort(sp, j->nspans, sizeof(*sp), span_cmp);
 	for (size_t i = 0; i < j->nspans; i++) {
@@ -1565,6 +1569,35 @@ int atr_redact_json(const atr_redactor *r, const char *json, size_t len, char **
 
 	if (rc == 0)
 		rc = walk(&j);
+	return finish(&j, rc, out, outlen, count);
+}
+
+int atr__redactor_idle(const atr_redactor *r)
+{
+	return !r || (r->on == 0 && r->npats == 0 && r->nfields == 0);
+}
+
+int atr__redact_json_lazy(const atr_redactor *r, const char *json, size_t len, char **out,
+                          size_t *outlen, size_t *count)
+{
+	struct job j;
+	int rc;
+
+	memset(&j, 0, sizeof(j));
+	*out = NULL;
+	*outlen = 0;
+	*count = 0;
+	if (!r || (!json && len))
+		return atr__err(ATR_EINVALID, "no redactor or no input");
+	j.r = r;
+	j.in = json ? json : "";
+	j.len = len;
+	/* 'out' grows from the first find only: most events have none. */
+	rc = walk(&j);
+	if (rc == 0 && j.count == 0) {
+		job_release(&j);
+		return 0;
+	}
 	return finish(&j, rc, out, outlen, count);
 }
 

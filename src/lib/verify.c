@@ -76,6 +76,9 @@ struct checker {
 	/* Export only: seqs skipped over, missing unless they turn up later. */
 	uint64_t pending[MAX_PENDING];
 	size_t npending;
+	/* Erased payloads not yet reported: seqs erased_first .. erased_last. */
+	int erased_run;
+	uint64_t erased_first, erased_last;
 };
 
 static void report_range(struct checker *c, atr_finding_kind kind, int has_seq, uint64_t seq,
@@ -95,7 +98,10 @@ static void report_range(struct checker *c, atr_finding_kind kind, int has_seq, 
 	c->res->findings++;
 	switch (kind) {
 	case ATR_FINDING_PAYLOAD_ERASED:
-		c->res->erased++;
+		c->res->erased += has_seq ? seq_last - seq + 1 : 1;
+		c->res->erased_ranges++;
+		break;
+	case ATR_FINDING_PRUNED:
 		break;
 	case ATR_FINDING_TRUNCATED:
 		c->truncated = 1;
@@ -268,12 +274,15 @@ static inline void at_size(struct checker *c)
  * between the last checkpoint that holds and its size; one beyond the end
  * is truncation.
  */
+static void flush_erased(struct checker *c);
+
 static void judge_checkpoints(struct checker *c, uint64_t size)
 {
 	const struct cpent *beyond = NULL, *differs = NULL;
 	uint64_t anchored = 0, held_below = 0;
 	char a[65], b[65];
 
+	flush_erased(c);
 	for (size_t i = 0; i < c->ncp; i++) {
 		const struct cpent *e = &c->cps[i];
 
@@ -387,6 +396,37 @@ static int note_missing(struct checker *c, uint64_t upto,
 	return 0;
 }
 
+/* Report the run of erased payloads seen so far, as one finding. */
+static void flush_erased(struct checker *c)
+{
+	unsigned long long a = (unsigned long long)c->erased_first,
+	                   b = (unsigned long long)c->erased_last;
+
+	if (!c->erased_run)
+		return;
+	c->erased_run = 0;
+	if (a == b)
+		report(c, ATR_FINDING_PAYLOAD_ERASED, 1, c->erased_first,
+		       "record %llu: payload erased (the record itself is intact)", a);
+	else
+		report_range(c, ATR_FINDING_PAYLOAD_ERASED, 1, c->erased_first, c->erased_last, 0,
+		             "records %llu to %llu: payloads erased (the records themselves are "
+		             "intact)",
+		             a, b);
+}
+
+/* The payload of record 'pos' is erased: extend the current run, or start one. */
+static void note_erased(struct checker *c, uint64_t pos)
+{
+	if (c->erased_run && pos == c->erased_last + 1) {
+		c->erased_last = pos;
+		return;
+	}
+	flush_erased(c);
+	c->erased_run = 1;
+	c->erased_first = c->erased_last = pos;
+}
+
 /* What hashing one record tells, before it is placed in order (thread-safe). */
 struct hashed {
 	atr_hash leaf;
@@ -429,6 +469,8 @@ static int place_record(struct checker *c, uint64_t pos, const struct hashed *h,
 	unsigned long long p = (unsigned long long)pos;
 	int rc;
 
+	if (c->erased_run && !(h->seq_ok && h->commit_ok && h->payload == 2 && h->seq == pos))
+		flush_erased(c);
 	c->res->records++;
 	c->res->bytes += bytes;
 	if ((rc = atr__edge_append(c->edge, &h->leaf)) < 0)
@@ -450,8 +492,7 @@ static int place_record(struct checker *c, uint64_t pos, const struct hashed *h,
 		report(c, ATR_FINDING_MALFORMED, 1, pos, "record %llu has no valid 'detail_commit'",
 		       p);
 	else if (h->payload == 2)
-		report(c, ATR_FINDING_PAYLOAD_ERASED, 1, pos,
-		       "record %llu: payload erased (the record itself is intact)", p);
+		note_erased(c, pos);
 	else if (h->payload == 1)
 		report(c, ATR_FINDING_PAYLOAD_CHANGED, 1, pos,
 		       "record %llu: payload changed: detail does not match detail_commit", p);
@@ -672,6 +713,51 @@ static void *chunk_stage(void *arg)
 	return NULL;
 }
 
+/*
+ * Records below 'below' were pruned by retention: place their stored leaf
+ * hashes instead, so every checkpoint inside the pruned prefix is still
+ * checked against the root they give and every block of 256 against the
+ * tree's node over it, and report the prefix once. Without a pruned prefix
+ * the store declared, a record that is gone is 'missing' as ever.
+ */
+static int place_pruned(struct checker *c, uint64_t below, uint64_t size, struct leaves *lv,
+                        struct leaves *blocks)
+{
+	int rc;
+
+	if (below == 0)
+		return 0;
+	if (below > size) {
+		report(c, ATR_FINDING_MALFORMED, 0, 0,
+		       "the store says records below %llu were pruned, but the tree has only %llu",
+		       (unsigned long long)below, (unsigned long long)size);
+		below = size / ATR_TILE_WIDTH * ATR_TILE_WIDTH;
+	}
+	c->res->pruned = below;
+	report_range(c, ATR_FINDING_PRUNED, 1, 0, below - 1, 0,
+	             "records 0 to %llu were pruned by retention (their leaf hashes remain in the "
+	             "tree; not tampering)",
+	             (unsigned long long)below - 1);
+	for (uint64_t s = 0; s < below; s++) {
+		atr_hash leaf;
+
+		if (stored_leaf(lv, s, &leaf) < 0) {
+			report(c, ATR_FINDING_TREE_MISMATCH, 1, s,
+			       "the tree has no leaf for pruned record %llu",
+			       (unsigned long long)s);
+			memset(&leaf, 0, sizeof(leaf));
+		}
+		if ((rc = atr__edge_append(c->edge, &leaf)) < 0)
+			return rc;
+		atr__edge_clear_pending(c->edge);
+		c->next = s + 1;
+		at_size(c);
+		if (c->next % ATR_TILE_WIDTH == 0)
+			check_block(c, blocks);
+	}
+	return 0;
+}
+
 static int stored_checkpoint(void *ctx, uint64_t size, const char *note, size_t len)
 {
 	(void)size;
@@ -687,12 +773,14 @@ int atr_log_verify(atr_log *log, const atr_verify_opts *opts, atr_finding_fn fn,
 	atr_query q = {0};
 	struct checker c;
 	atr_hash tree_root;
-	uint64_t size;
+	uint64_t size, below = 0;
 	int rc, n, no_root = 0;
 
 	if ((rc = checker_init(&c, opts, fn, ctx, out)) < 0)
 		return rc;
-	if ((rc = log->st->size(log->st, &size)) < 0)
+	if ((rc = log->st->size(log->st, &size)) < 0 ||
+	    (log->st->version >= 3 && log->st->pruned_below &&
+	     (rc = log->st->pruned_below(log->st, &below)) < 0))
 		goto done;
 	/* A tree that cannot give its root is damaged: a finding, and every record still checked.
 	 */
@@ -716,8 +804,11 @@ int atr_log_verify(atr_log *log, const atr_verify_opts *opts, atr_finding_fn fn,
 	}
 	window_init(&lv[0], log->st, 0);
 	window_init(&lv[1], log->st, 1);
+	if ((rc = place_pruned(&c, below, size, &lv[0], &lv[1])) < 0)
+		goto done;
+	q.seq_from = c.next;
 	q.seq_to = size;
-	if (size == 0)
+	if (size == 0 || c.next == size)
 		goto finish;
 	if ((rc = log->st->query_open(log->st, &q, &cur)) < 0)
 		goto done;
@@ -773,14 +864,54 @@ done:
 struct export_ctx {
 	FILE *out;
 	uint64_t size;
+	uint64_t below; /* the pruned prefix: checkpoints inside it are not exported */
 };
+
+static int export_tile(void *ctx, unsigned level, uint64_t index, atr_hash *hashes, unsigned *width)
+{
+	atr_store *st = ctx;
+
+	return st->get_tile(st, level, index, hashes, width);
+}
+
+/*
+ * {"pruned":{"below":B,"edge":[[HEIGHT,"<hex>"],...]}}: the tree's right
+ * edge at B, the complete subtrees covering [0, B) left to right (those of
+ * height 8L are level L's partial tile, top level first). With them and the
+ * records from B on, every root from B on can be recomputed.
+ */
+static int export_pruned(atr_store *st, FILE *out, uint64_t below)
+{
+	atr__tree_edge *e = malloc(sizeof(*e));
+	const char *sep = "";
+	char hex[65];
+	int rc;
+
+	if (!e)
+		return atr__err(ATR_ENOMEM, "out of memory");
+	atr__edge_init(e);
+	if ((rc = atr__edge_load(e, export_tile, st, below)) < 0)
+		goto done;
+	fprintf(out, "{\"pruned\":{\"below\":%llu,\"edge\":[", (unsigned long long)below);
+	for (unsigned level = ATR_TREE_LEVELS; level-- > 0;)
+		for (unsigned i = 0; i < e->st.width[level]; i++) {
+			atr_hash_hex(&e->st.tile[level][i], hex);
+			fprintf(out, "%s[%u,\"%s\"]", sep, 8 * level, hex);
+			sep = ",";
+		}
+	fputs("]}}\n", out);
+done:
+	atr__edge_release(e);
+	free(e);
+	return rc;
+}
 
 /* One {"checkpoint":"<note>"} line for each stored checkpoint within the export. */
 static int export_checkpoint(void *ctx, uint64_t size, const char *note, size_t len)
 {
 	struct export_ctx *x = ctx;
 
-	if (size > x->size)
+	if (size > x->size || size < x->below)
 		return 0;
 	fputs("{\"checkpoint\":\"", x->out);
 	for (size_t i = 0; i < len; i++) {
@@ -821,8 +952,22 @@ int atr_log_export(atr_log *log, FILE *out, uint64_t *records)
 	window_init(lv, log->st, 0);
 	xp.out = out;
 	xp.size = size;
+	xp.below = 0;
+	if (log->st->version >= 3 && log->st->pruned_below &&
+	    (rc = log->st->pruned_below(log->st, &xp.below)) < 0)
+		goto done;
+	if (xp.below > size) {
+		rc = atr__err(ATR_ETAMPER,
+		              "the store says records below %llu were pruned, but the "
+		              "tree has only %llu",
+		              (unsigned long long)xp.below, (unsigned long long)size);
+		goto done;
+	}
+	if (xp.below && (rc = export_pruned(log->st, out, xp.below)) < 0)
+		goto done;
 	if ((rc = log->st->each_checkpoint(log->st, export_checkpoint, &xp)) < 0)
 		goto done;
+	q.seq_from = xp.below;
 	q.seq_to = size;
 	if (size && (rc = log->st->query_open(log->st, &q, &cur)) < 0)
 		goto done;
@@ -962,6 +1107,70 @@ static void report_pending(struct checker *c)
 	c->npending = 0;
 }
 
+/*
+ * The {"pruned":{"below":B,"edge":[...]}} line, first: start the tree at B
+ * from the edge it gives. Its heights must be exactly those B implies;
+ * every checkpoint from B on then checks the edge's hashes with the records.
+ */
+static int export_pruned_line(struct checker *c, const char *line, size_t len, uint64_t lineno)
+{
+	json_t *j = json_loadb(line, len, 0, NULL);
+	json_t *p = json_object_get(j, "pruned");
+	json_t *b = json_object_get(p, "below"), *edge = json_object_get(p, "edge"), *it;
+	atr__edge_state *st = &c->edge->st;
+	uint64_t below;
+	size_t k = 0;
+	int ok = json_is_integer(b) && json_integer_value(b) > 0 && json_is_array(edge) &&
+	         json_integer_value(b) % ATR_TILE_WIDTH == 0 && c->next == 0;
+
+	below = ok ? (uint64_t)json_integer_value(b) : 0;
+	for (unsigned level = ATR_TREE_LEVELS; ok && level-- > 0;) {
+		unsigned want = level ? (unsigned)((below >> (8 * level)) % ATR_TILE_WIDTH) : 0;
+
+		st->width[level] = 0;
+		for (unsigned i = 0; ok && i < want; i++, k++) {
+			it = json_array_get(edge, k);
+			ok = json_is_array(it) && json_array_size(it) == 2 &&
+			     json_integer_value(json_array_get(it, 0)) == 8 * (json_int_t)level &&
+			     json_is_string(json_array_get(it, 1)) &&
+			     json_string_length(json_array_get(it, 1)) == 64 &&
+			     atr__unhex(st->tile[level][i].b, 32,
+			                json_string_value(json_array_get(it, 1))) == 0;
+			st->width[level] = i + 1;
+		}
+	}
+	ok = ok && k == json_array_size(edge);
+	json_decref(j);
+	if (!ok) {
+		memset(st->width, 0, sizeof(st->width));
+		report(c, ATR_FINDING_MALFORMED, 0, 0,
+		       "line %llu: malformed pruned line (it must come first and give the tree's "
+		       "edge at a multiple of 256)",
+		       (unsigned long long)lineno);
+		return 0;
+	}
+	st->size = below;
+	c->next = below;
+	c->res->pruned = below;
+	report_range(c, ATR_FINDING_PRUNED, 1, 0, below - 1, 0,
+	             "records 0 to %llu were pruned by retention (the export carries the tree's "
+	             "edge at %llu; not tampering)",
+	             (unsigned long long)below - 1, (unsigned long long)below);
+	return 0;
+}
+
+/* Checkpoints inside the pruned prefix cannot be checked from an export: say so. */
+static void pruned_checkpoints(struct checker *c)
+{
+	for (size_t i = 0; i < c->ncp && c->cps[i].size < c->res->pruned; i++)
+		report_range(
+		    c, ATR_FINDING_PRUNED, 0, 0, 0, c->cps[i].size,
+		    "the %s checkpoint of size %llu lies in the pruned prefix (below %llu): "
+		    "an export cannot check it; verify it against the store",
+		    c->cps[i].anchor ? "anchor" : "stored", (unsigned long long)c->cps[i].size,
+		    (unsigned long long)c->res->pruned);
+}
+
 /* A {"checkpoint":"<note>"} line, before any record. */
 static int export_checkpoint_line(struct checker *c, const char *line, size_t len, uint64_t lineno)
 {
@@ -1021,6 +1230,15 @@ int atr_export_verify(const char *path, const atr_verify_opts *opts, atr_finding
 			have_head = 1;
 			continue;
 		}
+		if (!strncmp(line, "{\"pruned\"", 9)) {
+			if (records_started || lineno != 1)
+				report(&c, ATR_FINDING_MALFORMED, 0, 0,
+				       "line %llu: the pruned line must be the first",
+				       (unsigned long long)lineno);
+			else if ((rc = export_pruned_line(&c, line, (size_t)len, lineno)) < 0)
+				goto done;
+			continue;
+		}
 		if (!strncmp(line, "{\"checkpoint\"", 13)) {
 			if (records_started)
 				report(&c, ATR_FINDING_MALFORMED, 0, 0,
@@ -1034,6 +1252,7 @@ int atr_export_verify(const char *path, const atr_verify_opts *opts, atr_finding
 			records_started = 1;
 			if ((rc = checkpoints_ready(&c)) < 0)
 				goto done;
+			pruned_checkpoints(&c);
 			at_size(&c);
 		}
 		if ((rc = check_line(&c, line, (size_t)len, lineno)) < 0)
@@ -1042,6 +1261,7 @@ int atr_export_verify(const char *path, const atr_verify_opts *opts, atr_finding
 	if (!records_started) {
 		if ((rc = checkpoints_ready(&c)) < 0)
 			goto done;
+		pruned_checkpoints(&c);
 		at_size(&c);
 	}
 	if (ferror(f)) {

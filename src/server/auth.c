@@ -92,6 +92,7 @@ static atr_role role_of(struct srv_req *req, struct srv_auth *a, const char *bea
 	if (t) {
 		role = t->role;
 		snprintf(req->caller, sizeof(req->caller), "%s", t->name[0] ? t->name : t->id);
+		req->role = role;
 	}
 	pthread_mutex_unlock(&a->mu);
 	return role;

@@ -28,6 +28,7 @@ static const struct {
     {ATR_EIO, 500, "io"},
     {ATR_EBUSY, 503, "busy"},
     {ATR_EUNSUPPORTED, 501, "unsupported"},
+    {ATR_EERASED, 410, "payload_erased"},
     {SRV_EBADJSON, 400, "bad_json"},
     {SRV_EBADREQ, 400, "bad_request"},
     {SRV_ENOROUTE, 404, "no_route"},
@@ -42,6 +43,8 @@ static const struct {
     {SRV_EJOBHASH, 409, "job_hash_mismatch"},
     {SRV_ERESOLVED, 409, "already_resolved"},
     {SRV_ESELF, 403, "self_approval"},
+    {SRV_ENOCHECKPOINT, 409, "no_checkpoint"},
+    {SRV_EREPORTCHANGED, 409, "report_changed"},
 };
 
 unsigned srv_http_status(int code)

@@ -489,7 +489,8 @@ void srv_h_metrics(struct srv_req *req)
 	                  "agentrail_commit_seconds_sum %.6f\n"
 	                  "agentrail_commit_seconds_count %llu\n",
 	                  (double)st.commit_us_sum / 1e6, (unsigned long long)cum) ||
-	    srv_metrics_requests(req->srv, &b) || srv_signer_metrics(srv_signer_of(req->srv), &b)) {
+	    srv_metrics_requests(req->srv, &b) || srv_signer_metrics(srv_signer_of(req->srv), &b) ||
+	    srv_alerter_metrics(srv_alerter_of(req->srv), &b)) {
 		srv_reply_oom(req, &b);
 		return;
 	}

@@ -18,10 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <jansson.h>
-#include <microhttpd.h>
 
 #include <agentrail/jobs.h>
 
@@ -62,10 +60,6 @@ static void resolve_release(struct srv_req *req)
 
 static int resolve_headers(struct srv_req *req)
 {
-	const char *ct =
-	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	char msg[300];
-
 	/* Without tokens nobody can be named as the resolver. */
 	if (!req->caller[0]) {
 		srv_reply_error(req, SRV_EUNAUTH,
@@ -74,95 +68,41 @@ static int resolve_headers(struct srv_req *req)
 		                "Authorization");
 		return -1;
 	}
-	if (ct && *ct) {
-		size_t n = strcspn(ct, "; \t");
-
-		if (n != 16 || strncasecmp(ct, "application/json", n) != 0) {
-			snprintf(msg, sizeof(msg),
-			         "Content-Type '%.80s' is not supported; a resolution is "
-			         "application/json",
-			         ct);
-			srv_reply_error(req, SRV_EMEDIA, msg, "Content-Type");
-			return -1;
-		}
-	}
-	return srv_check_body_headers(req);
-}
-
-/* A string member of 'o': 0 with '*out' set (NULL when absent), -1 with 400 answered. */
-static int member(struct srv_req *req, json_t *o, const char *name, size_t max, int required,
-                  const char **out)
-{
-	json_t *v = json_object_get(o, name);
-	char msg[200];
-
-	*out = NULL;
-	if (!v && !required)
-		return 0;
-	if (!v || !json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max) {
-		snprintf(msg, sizeof(msg), "field '%s' %s a string of 1 to %zu bytes", name,
-		         v ? "must be" : "is required:", max);
-		srv_reply_error(req, ATR_EINVALID, msg, name);
-		return -1;
-	}
-	*out = json_string_value(v);
-	return 0;
+	return srv_check_json_headers(req, "a resolution");
 }
 
 static int resolve_parse(struct srv_req *req)
 {
 	static const char *const allowed[] = {NULL};
-	const char *id = req->captures[0], *resolution, *job_hash, *comment, *key;
+	/* resolved_by is taken only to be refused by name. */
+	static const char *const fields[] = {"resolution", "job_hash", "comment", "resolved_by",
+	                                     NULL};
+	const char *id = req->captures[0], *resolution, *job_hash, *comment;
 	struct srv_resolve *in;
-	json_error_t jerr;
-	json_t *o, *v;
+	json_t *o;
 	char msg[300];
 
 	if (srv_only_args(req, allowed) != 0)
 		return -1;
-	if (req->gzip) {
-		srv_reply_error(req, SRV_EMEDIA, "a resolution is not sent gzip-encoded",
-		                "Content-Encoding");
-		return -1;
-	}
 	if (strlen(id) > RES_MAX_ID) {
 		srv_reply_error(req, SRV_EBADREQ, "the approval id is longer than 256 bytes",
 		                "approval_id");
 		return -1;
 	}
-	o = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, &jerr);
-	if (!o || !json_is_object(o)) {
-		snprintf(msg, sizeof(msg), "the body must be a JSON object: %.200s",
-		         o ? "got another JSON value" : jerr.text);
+	if (srv_body_object(req, fields, "a resolution",
+	                    "a resolution has resolution, job_hash and comment", &o) != 0)
+		return -1;
+	if (json_object_get(o, "resolved_by")) {
 		json_decref(o);
-		srv_reply_error(req, SRV_EBADJSON, msg, NULL);
+		srv_reply_error(req, ATR_EINVALID,
+		                "field 'resolved_by' may not be set: the resolver is the "
+		                "caller's token",
+		                "resolved_by");
 		return -1;
 	}
-	json_object_foreach(o, key, v)
-	{
-		if (strcmp(key, "resolved_by") == 0) {
-			json_decref(o);
-			srv_reply_error(req, ATR_EINVALID,
-			                "field 'resolved_by' may not be set: the resolver is the "
-			                "caller's token",
-			                "resolved_by");
-			return -1;
-		}
-		if (strcmp(key, "resolution") != 0 && strcmp(key, "job_hash") != 0 &&
-		    strcmp(key, "comment") != 0) {
-			snprintf(msg, sizeof(msg),
-			         "unknown field '%.64s'; a resolution has resolution, job_hash and "
-			         "comment",
-			         key);
-			/* 'key' lives in 'o': answer before letting it go. */
-			srv_reply_error(req, ATR_EINVALID, msg, key);
-			json_decref(o);
-			return -1;
-		}
-	}
-	if (member(req, o, "resolution", 16, 1, &resolution) != 0 ||
-	    member(req, o, "job_hash", 256, 1, &job_hash) != 0 ||
-	    member(req, o, "comment", RES_MAX_COMMENT, 0, &comment) != 0) {
+	if (srv_body_str(req, o, "resolution", 16, 1, &resolution) != 0 ||
+	    srv_body_str(req, o, "job_hash", 256, 1, &job_hash) != 0 ||
+	    srv_body_str(req, o, "comment", RES_MAX_COMMENT, 0, &comment) != 0) {
 		json_decref(o);
 		return -1;
 	}
@@ -235,7 +175,7 @@ static char *job_submitter(atr_log *log, const char *job_id)
 }
 
 /* Check the request against the queue and build the event; 0 with '*event' set. */
-static int check_and_build(struct srv_req *req, atr_log *log, char **event)
+static int check_and_build(struct srv_req *req, atr_log *log, void *ctx, char **event)
 {
 	struct srv_resolve *in = req->resolve_in;
 	const char *who = req->caller;
@@ -245,6 +185,7 @@ static int check_and_build(struct srv_req *req, atr_log *log, char **event)
 	size_t i;
 	int rc;
 
+	(void)ctx;
 	*event = NULL;
 	if ((rc = atr_approvals_query(srv_approvals(req->srv), log, 1, &json)) != 0)
 		return fail(in, rc, NULL, "%s", atr_errmsg());
@@ -337,23 +278,13 @@ out:
 static void resolve_submit(struct srv_req *req)
 {
 	struct srv_resolve *in = req->resolve_in;
-	pthread_mutex_t *mu = srv_resolve_mutex(req->srv);
-	atr_log *log;
-	char *event = NULL;
+	int rc = srv_checked_submit(req, check_and_build, NULL, &in->res, in->msg, sizeof(in->msg));
 
-	pthread_mutex_lock(mu);
-	if (!(log = srv_reader_quiet(req))) {
-		fail(in, ATR_EBACKEND, NULL, "cannot read the log: %s", atr_errmsg());
-	} else if (check_and_build(req, log, &event) == 0) {
-		const char *texts[1] = {event};
-		size_t lens[1] = {strlen(event)};
-
-		in->rc = srv_submit(req->srv, texts, lens, 1, &in->res);
-		if (in->rc != 0)
-			fail(in, in->rc, NULL, "%s", atr_errmsg());
+	/* check_and_build's refusals set in->rc; the helper's own leave it to us. */
+	if (rc != 0 && in->rc == 0) {
+		in->rc = rc;
+		in->at = NULL;
 	}
-	pthread_mutex_unlock(mu);
-	free(event);
 	srv_queue_done(req->srv, 1);
 	in->admitted = 0;
 }

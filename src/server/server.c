@@ -36,6 +36,7 @@ struct route {
 	 SRV_ROLE(ATR_ROLE_ADMIN))
 #define OPERATE (SRV_ROLE(ATR_ROLE_AUDITOR) | SRV_ROLE(ATR_ROLE_ADMIN))
 #define APPROVE SRV_ROLE(ATR_ROLE_APPROVER)
+#define ADMIN   SRV_ROLE(ATR_ROLE_ADMIN)
 
 static const struct route routes[] = {
     {"POST", "/api/v1/events", srv_h_ingest, WRITE},
@@ -50,12 +51,20 @@ static const struct route routes[] = {
     {"GET", "/metrics", srv_h_metrics, OPERATE},
     {"GET", "/api/v1/jobs/{job_id}", srv_h_job, READ},
     {"GET", "/api/v1/jobs/{job_id}/decisions", srv_h_job_decisions, READ},
+    /* Evidence bundles carry unmasked payloads: not for readers (docs/evidence.md). */
+    {"GET", "/api/v1/jobs/{job_id}/evidence", srv_h_job_evidence, OPERATE},
     {"GET", "/api/v1/approvals", srv_h_approvals, READ},
     {"POST", "/api/v1/approvals/{approval_id}/resolve", srv_h_resolve, APPROVE},
     {"GET", "/api/v1/sessions/{session_id}/trail", srv_h_session_trail, READ},
     {"GET", "/api/v1/traces/{trace_id}", srv_h_trace, READ},
     {"GET", "/api/v1/workflow-runs/{run_id}/timeline", srv_h_timeline, READ},
     {"GET", "/api/v1/policy/audit", srv_h_policy_audit, READ},
+    /* Policies (docs/policies.md): admins publish and roll back. */
+    {"POST", "/api/v1/policies", srv_h_policy_publish, ADMIN},
+    {"GET", "/api/v1/policies", srv_h_policies, READ},
+    {"GET", "/api/v1/policies/snapshots/{snapshot}", srv_h_policy_snapshot, READ},
+    {"GET", "/api/v1/policies/{name}", srv_h_policy, READ},
+    {"POST", "/api/v1/policies/{name}/rollback", srv_h_policy_rollback, ADMIN},
     {"GET", "/api/v1/checkpoint", srv_h_checkpoint, READ},
     {"GET", "/api/v1/checkpoints", srv_h_checkpoints, READ},
     /* OTLP/HTTP (docs/otel.md): the paths OpenTelemetry exporters post to. */
@@ -63,13 +72,25 @@ static const struct route routes[] = {
     {"POST", "/v1/logs", srv_h_otlp_logs, WRITE},
     /* Claude Code's HTTP hooks (docs/agents.md). */
     {"POST", "/api/v1/hooks/claude-code", srv_h_hook_claude, WRITE},
+    /* The web console (docs/console.md): its files need no token; its data does. */
+    {"GET", "/", srv_h_console, SRV_ROLES_ANY},
+    {"GET", "/console/{file}", srv_h_console_file, SRV_ROLES_ANY},
+    {"GET", "/api/v1/whoami", srv_h_whoami, READ | WRITE},
+    {"GET", "/api/v1/activity", srv_h_activity, READ},
+    {"POST", "/api/v1/verify", srv_h_verify, OPERATE},
+    {"GET", "/api/v1/verify/status", srv_h_verify_status, OPERATE},
+    /* Reports (docs/reports.md): listed from the log, served while their hash holds. */
+    {"GET", "/api/v1/reports", srv_h_reports, READ},
+    {"GET", "/api/v1/reports/{name}", srv_h_report, READ},
+    /* Alerts (docs/alerts.md): alert events, newest first. */
+    {"GET", "/api/v1/alerts", srv_h_alerts, READ},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 /* The statuses /metrics counts one by one; anything else is "other". */
-static const unsigned counted_status[] = {200, 201, 400, 404, 405, 409,
-                                          413, 415, 429, 500, 501, 503};
+static const unsigned counted_status[] = {200, 201, 202, 304, 400, 404, 405,
+                                          409, 413, 415, 429, 500, 501, 503};
 #define NSTATUS (sizeof(counted_status) / sizeof(counted_status[0]) + 1)
 
 struct srv {
@@ -96,7 +117,21 @@ struct srv {
 	pthread_mutex_t resolve_mu; /* one approval resolution checked and appended at a time */
 	/* The checkpoint signer (--key), NULL without. */
 	struct srv_signer *signer;
+	/* The reporter (--reports-dir), NULL without. */
+	struct srv_reporter *reporter;
+	/* The alerter (--alerts on, the default), NULL when off. */
+	struct srv_alerter *alerter;
 };
+
+const char *srv_reports_dir(const struct srv *s)
+{
+	return s->cfg.reports_dir;
+}
+
+struct srv_alerter *srv_alerter_of(struct srv *s)
+{
+	return s->alerter;
+}
 
 struct srv_signer *srv_signer_of(struct srv *s)
 {
@@ -201,6 +236,10 @@ static const struct srv_ingest_ops *ingest_ops(srv_handler fn)
 		return &srv_hook_claude_ops;
 	if (fn == srv_h_resolve)
 		return &srv_resolve_ops;
+	if (fn == srv_h_policy_publish)
+		return &srv_policy_publish_ops;
+	if (fn == srv_h_policy_rollback)
+		return &srv_policy_rollback_ops;
 	return NULL;
 }
 
@@ -327,7 +366,12 @@ atr_log *srv_reader(struct srv_req *req)
 int srv_submit(struct srv *s, const char *const *jsons, const size_t *lens, size_t n,
                atr_append_result *results)
 {
-	return atr_ingest_submit(s->ing, jsons, lens, n, results);
+	int rc = atr_ingest_submit(s->ing, jsons, lens, n, results);
+
+	/* Committed: the alerter has something to look at. */
+	if (rc == 0)
+		srv_alerter_kick(__atomic_load_n(&s->alerter, __ATOMIC_ACQUIRE));
+	return rc;
 }
 
 void srv_ingest_stats(struct srv *s, atr_ingest_stats *out)
@@ -717,6 +761,10 @@ int srv_run(const struct srv_config *cfg)
 		fprintf(stderr, "agentrail: cannot open store '%s': %s\n", s->uri, atr_errmsg());
 		goto out;
 	}
+	if (cfg->redact && atr_log_set_redaction(s->writer, cfg->redact) != 0) {
+		fprintf(stderr, "agentrail: cannot set up redaction: %s\n", atr_errmsg());
+		goto out;
+	}
 	if (srv_auth_init(&s->auth, s->writer) != 0) {
 		fprintf(stderr, "agentrail: cannot read the tokens: %s\n", atr_errmsg());
 		goto out;
@@ -749,6 +797,12 @@ int srv_run(const struct srv_config *cfg)
 	}
 	/* Its own thread and log handle: signing never holds up the ingest. */
 	if (srv_signer_start(&s->signer, cfg, s->uri) != 0)
+		goto out;
+	/* Its own thread too; it appends through the ingest like any producer. */
+	if (srv_reporter_start(&s->reporter, s, cfg) != 0)
+		goto out;
+	/* And the alerter: it follows the log and appends through the ingest too. */
+	if (srv_alerter_start(&s->alerter, s, cfg) != 0)
 		goto out;
 
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
@@ -788,6 +842,7 @@ int srv_run(const struct srv_config *cfg)
 		       "      curl %shttp://%s%s%s:%u/api/v1/events\n",
 		       bearer, lb, host, rb, (unsigned)port, bearer, lb, host, rb, (unsigned)port);
 		srv_signer_announce(s->signer, cfg);
+		srv_reporter_announce(s->reporter);
 		fflush(stdout);
 	}
 
@@ -823,6 +878,11 @@ out:
 		submitters_stop(s);
 	if (d)
 		MHD_stop_daemon(d);
+	srv_verify_shutdown();
+	/* Before the ingest goes: a report being written still appends its event. */
+	srv_reporter_stop(s->reporter);
+	/* Before the ingest goes too: an alert being appended is answered first. */
+	srv_alerter_stop(__atomic_exchange_n(&s->alerter, NULL, __ATOMIC_ACQ_REL));
 	/* Frees drain: everything submitted is written and answered first. */
 	atr_ingest_free(s->ing);
 	/* The final checkpoint, after the drain: it covers every acknowledged event. */

@@ -37,6 +37,12 @@ struct MHD_Response;
 #define SRV_DEFAULT_QUEUE_MAX 100000u
 #define SRV_MAX_QUEUE_MAX     10000000u
 
+/* Alerts (alerter.c, docs/alerts.md). */
+#define SRV_ALERT_POLL_MS       200L  /* the alerter looks at the log at least this often */
+#define SRV_ALERT_BATCH         512u  /* records read per step */
+#define SRV_ALERT_QUEUE         1024u /* alerts pending for the webhook; past it the oldest drops */
+#define SRV_ALERT_MAX_SENSITIVE 32u   /* --alert-sensitive globs */
+
 /* Checkpoints and witnesses (signer.c, witness.c; docs/server.md). */
 #define SRV_DEFAULT_CKPT_INTERVAL 1u    /* --checkpoint-interval, seconds */
 #define SRV_MAX_CKPT_INTERVAL     3600u /* DESIGN: a growing log is signed at least hourly */
@@ -47,6 +53,12 @@ struct MHD_Response;
 #define SRV_WITNESS_TIMEOUT_S     10L   /* one POST */
 #define SRV_WITNESS_MAX_BACKOFF_S 60.0  /* retries wait 1, 2, 4, ... up to this */
 #define SRV_WITNESS_SHUTDOWN_S    5.0   /* at shutdown, time left to deliver the final one */
+
+/* Reports (reporter.c, route_reports.c; docs/reports.md, "Server"). */
+#define SRV_DEFAULT_REPORT_DELAY 300u   /* --report-delay, seconds after midnight UTC */
+#define SRV_MAX_REPORT_DELAY     43200u /* 12 h */
+#define SRV_REPORT_TYPE          "x_report"
+#define SRV_REPORT_ACTOR         "agentrail-reports"
 
 struct srv_config {
 	const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
@@ -63,6 +75,15 @@ struct srv_config {
 	unsigned nwitness_dirs;
 	const char *witness_urls[SRV_MAX_WITNESSES]; /* --witness-url URL */
 	unsigned nwitness_urls;
+	/* Masking at ingest (--redact-*, AGENTRAIL_REDACT_*); NULL: the built-ins and the env. */
+	const atr_redact_config *redact;
+	/* Reports (reporter.c): written into this directory when set (--reports-dir). */
+	const char *reports_dir;
+	unsigned report_delay; /* seconds after midnight UTC (--report-delay) */
+	/* Alerts (alerter.c, docs/alerts.md): on unless 'alerts_off'. */
+	int alerts_off;
+	const char *alert_webhook; /* --alert-webhook URL; NULL: none */
+	atr_alert_rules alert_rules; /* --alert-sensitive, --alert-token-spike, --alert-fail-burst */
 };
 
 /*
@@ -91,7 +112,11 @@ enum srv_error {
 	/* POST /api/v1/approvals/{id}/resolve (route_resolve.c) */
 	SRV_EJOBHASH = -111,  /* job_hash differs from the request's (409 job_hash_mismatch) */
 	SRV_ERESOLVED = -112, /* the approval was already resolved (409 already_resolved) */
-	SRV_ESELF = -113      /* an approver resolving their own request (403 self_approval) */
+	SRV_ESELF = -113,     /* an approver resolving their own request (403 self_approval) */
+	/* GET /api/v1/jobs/{id}/evidence (route_evidence.c) */
+	SRV_ENOCHECKPOINT = -130, /* no signed checkpoint covers the job yet (409 no_checkpoint) */
+	/* GET /api/v1/reports/{name} (route_reports.c) */
+	SRV_EREPORTCHANGED = -150 /* the file no longer hashes as its x_report event says (409) */
 };
 
 /* HTTP status and JSON code of an ATR_E… or SRV_E… code (unknown: 500, "internal"). */
@@ -149,8 +174,12 @@ struct srv_req {
 	 * token's name, or its id when it has no name ("" without a token).
 	 */
 	char caller[130];
+	/* The token's role, set with 'caller' (0 without a token). */
+	atr_role role;
 	/* POST /api/v1/approvals/{id}/resolve (route_resolve.c): the resolution in flight. */
 	struct srv_resolve *resolve_in;
+	/* POST /api/v1/policies[/{name}/rollback] (route_policy.c): the change in flight. */
+	struct srv_policy *policy_in;
 };
 
 /*
@@ -193,7 +222,10 @@ int srv_auth_check(struct srv_req *req, struct srv_auth *a, unsigned roles, cons
 
 /* The store URI the server runs on and its shared state, for the handlers. */
 atr_approvals *srv_approvals(struct srv *s);
-/* Held around the check and the append of one approval resolution (route_resolve.c). */
+/*
+ * Held around the check and the append of one approval resolution or
+ * policy change (srv_checked_submit in append.c).
+ */
 pthread_mutex_t *srv_resolve_mutex(struct srv *s);
 const char *srv_store_uri(const struct srv *s);
 size_t srv_max_body(const struct srv *s);
@@ -325,6 +357,47 @@ void srv_h_hook_claude(struct srv_req *req);
 extern const struct srv_ingest_ops srv_resolve_ops;
 void srv_h_resolve(struct srv_req *req);
 
+/*
+ * Routes that append one event checked against the log (append.c):
+ * srv_check_json_headers() takes Content-Type application/json (or none;
+ * 'what' names the body in the error) and srv_check_body_headers();
+ * srv_body_object() reads the body as one JSON object (not gzip, no
+ * duplicate keys) whose members are all in the NULL-terminated 'allowed'
+ * ('hint' ends the unknown-field error) into '*out' (the caller's);
+ * srv_body_str() reads a string member of 1 to 'max' bytes ('*out'
+ * borrowed from 'o', NULL when absent and not required). Each answers
+ * 400 (or 415) and returns -1 when refused.
+ * srv_checked_submit(), on a submitter thread, runs 'build' with this
+ * thread's reader under srv_resolve_mutex(): 'build' checks the request
+ * and answers 0 with '*event' (malloc'd; NULL: nothing to append) or an
+ * ATR_E or SRV_E code with its own message; the event is then submitted
+ * through the group commit into '*res'. Returns 0 or the code, with the
+ * message in 'msg' for failures other than build's.
+ */
+struct json_t;
+int srv_check_json_headers(struct srv_req *req, const char *what);
+int srv_body_object(struct srv_req *req, const char *const *allowed, const char *what,
+                    const char *hint, struct json_t **out);
+int srv_body_str(struct srv_req *req, struct json_t *o, const char *name, size_t max,
+                 int required, const char **out);
+typedef int (*srv_build_fn)(struct srv_req *req, atr_log *log, void *ctx, char **event);
+int srv_checked_submit(struct srv_req *req, srv_build_fn build, void *ctx,
+                       atr_append_result *res, char *msg, size_t size);
+
+/*
+ * Policies (route_policy.c): POST /api/v1/policies and
+ * /api/v1/policies/{name}/rollback (admins) append policy_publish and
+ * policy_rollback through the group commit, checked one at a time; the GET
+ * routes read them (docs/policies.md).
+ */
+extern const struct srv_ingest_ops srv_policy_publish_ops;
+extern const struct srv_ingest_ops srv_policy_rollback_ops;
+void srv_h_policy_publish(struct srv_req *req);
+void srv_h_policy_rollback(struct srv_req *req);
+void srv_h_policies(struct srv_req *req);
+void srv_h_policy(struct srv_req *req);
+void srv_h_policy_snapshot(struct srv_req *req);
+
 /* Route handlers. */
 void srv_h_ingest(struct srv_req *req);
 void srv_h_events(struct srv_req *req);
@@ -372,6 +445,25 @@ const char *srv_witness_name(const struct srv_witness *w);
 void srv_witness_push(struct srv_witness *w, const char *note, size_t len, uint64_t size);
 void srv_witness_stop(struct srv_witness *w, double seconds);
 int srv_witness_metrics(struct srv_witness *const *ws, unsigned n, struct util_buf *b);
+/*
+ * The same delivery for other payloads (the alert webhook): what is
+ * POSTed and how it is named in messages, the queue's bound, and whether
+ * at shutdown only the newest pending item matters (checkpoints) or every
+ * pending one gets its chance until the deadline (alerts).
+ * srv_push_counts(): delivered, failures, rejected, dropped, queued now.
+ */
+struct srv_push_kind {
+	const char *content_type;
+	const char *noun;     /* "checkpoint" */
+	const char *receiver; /* "witness" */
+	const char *shout;    /* "WITNESS", for a refusal */
+	unsigned queue;
+	int newest_only;
+};
+extern const struct srv_push_kind srv_witness_kind;
+int srv_push_start(struct srv_witness **out, const char *url, unsigned index,
+                   const struct srv_push_kind *kind);
+void srv_push_counts(struct srv_witness *w, uint64_t out[5]);
 
 /* Derived answers (route_derived.c): jobs, approvals, trails, timelines, policy audit. */
 void srv_h_job(struct srv_req *req);
@@ -381,5 +473,69 @@ void srv_h_session_trail(struct srv_req *req);
 void srv_h_trace(struct srv_req *req);
 void srv_h_timeline(struct srv_req *req);
 void srv_h_policy_audit(struct srv_req *req);
+/* GET /api/v1/jobs/{id}/evidence (route_evidence.c): auditor and admin. */
+void srv_h_job_evidence(struct srv_req *req);
+
+/*
+ * The web console (route_console.c, docs/console.md): its embedded files at
+ * / and /console/{file} (no token), who the caller is, recent activity.
+ */
+void srv_h_console(struct srv_req *req);
+void srv_h_console_file(struct srv_req *req);
+void srv_h_whoami(struct srv_req *req);
+void srv_h_activity(struct srv_req *req);
+
+/*
+ * Alerts (alerter.c): a thread with its own log handle that follows the log
+ * (woken by srv_alerter_kick() after each commit through the server, and
+ * every SRV_ALERT_POLL_MS for appends by other processes), runs the alert
+ * engine and appends its alerts through the group commit, and POSTs each
+ * to --alert-webhook. srv_alerter_start() leaves '*out' NULL with
+ * --alerts off; -1 (printed) when it cannot start. srv_alerter_stop() is
+ * NULL-safe; call it before the ingest is freed. GET /api/v1/alerts is
+ * route_alerts.c.
+ */
+struct srv_alerter;
+int srv_alerter_start(struct srv_alerter **out, struct srv *s, const struct srv_config *cfg);
+void srv_alerter_kick(struct srv_alerter *al);
+void srv_alerter_stop(struct srv_alerter *al);
+int srv_alerter_metrics(struct srv_alerter *al, struct util_buf *b);
+/* The server's alerter, NULL with --alerts off. */
+struct srv_alerter *srv_alerter_of(struct srv *s);
+void srv_h_alerts(struct srv_req *req);
+
+/*
+ * Verify now (route_verify.c): POST /api/v1/verify starts atr_log_verify on
+ * a thread of its own (409 while one runs), GET /api/v1/verify/status follows
+ * it. srv_verify_shutdown() waits for a run in progress and frees its state.
+ */
+void srv_h_verify(struct srv_req *req);
+void srv_h_verify_status(struct srv_req *req);
+void srv_verify_shutdown(void);
+
+/*
+ * Reports (reporter.c, docs/reports.md "Server"). srv_reporter_start()
+ * checks --reports-dir (creating it) and AGENTRAIL_REPORT_CLOCK (a test
+ * clock) and starts the thread that writes each day's and week's report
+ * after midnight UTC plus --report-delay, catching up on the newest missing
+ * ones at start; without cfg->reports_dir '*out' is NULL and nothing runs
+ * (-1: why not printed on stderr). srv_reporter_stop() (NULL-safe) lets a
+ * report in progress finish, then stops; call it while the ingest runs.
+ */
+struct srv_reporter;
+int srv_reporter_start(struct srv_reporter **out, struct srv *s, const struct srv_config *cfg);
+void srv_reporter_announce(const struct srv_reporter *r);
+void srv_reporter_stop(struct srv_reporter *r);
+/* The server's --reports-dir, NULL without. */
+const char *srv_reports_dir(const struct srv *s);
+/* 1 when 'name' is a report file name: day-YYYY-MM-DD.EXT or week-YYYY-Www.EXT, EXT html|md|json. */
+int srv_report_name_valid(const char *name);
+/* 1 when 'log' holds the reporter's x_report event for 'stem' ("day-2026-11-22"), 0 if not, <0. */
+int srv_report_logged(atr_log *log, const char *stem);
+/* Lower-case hex SHA-256 of 'len' bytes. */
+void srv_report_sha256(const char *data, size_t len, char hex[65]);
+/* GET /api/v1/reports (the x_report events, newest first) and /api/v1/reports/{name}. */
+void srv_h_reports(struct srv_req *req);
+void srv_h_report(struct srv_req *req);
 
 #endif

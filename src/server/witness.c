@@ -3,7 +3,8 @@
  * thread that POSTs every new checkpoint (text/plain, the note verbatim)
  * in order, retrying with back-off, from a bounded queue that drops the
  * oldest pending checkpoint when full (the newest supersedes it). Nothing
- * here ever blocks the signer or the ingest.
+ * here ever blocks the signer or the ingest. The same delivery serves the
+ * alert webhook (alerter.c, --alert-webhook), as another srv_push_kind.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -21,14 +22,18 @@ struct item {
 	uint64_t size;
 };
 
+const struct srv_push_kind srv_witness_kind = {"text/plain; charset=utf-8", "checkpoint",
+                                                "witness", "WITNESS", SRV_WITNESS_QUEUE, 1};
+
 struct srv_witness {
+	const struct srv_push_kind *kind;
 	char *url;
 	char *name; /* the URL without user:password, for messages */
 	unsigned index;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	struct item q[SRV_WITNESS_QUEUE]; /* a ring: 'head', 'n' items */
+	struct item *q; /* a ring of kind->queue items: 'head', 'n' items */
 	unsigned head, n;
 	int stop;
 	double deadline; /* once stopping: give up at this monotonic time */
@@ -90,13 +95,13 @@ void srv_witness_push(struct srv_witness *w, const char *note, size_t len, uint6
 	memcpy(copy, note, len);
 	copy[len] = '\0';
 	pthread_mutex_lock(&w->mu);
-	if (w->n == SRV_WITNESS_QUEUE) {
+	if (w->n == w->kind->queue) {
 		free(w->q[w->head].note);
-		w->head = (w->head + 1) % SRV_WITNESS_QUEUE;
+		w->head = (w->head + 1) % w->kind->queue;
 		w->n--;
 		__atomic_fetch_add(&w->m_dropped, 1, __ATOMIC_RELAXED);
 	}
-	w->q[(w->head + w->n) % SRV_WITNESS_QUEUE] = (struct item){copy, len, size};
+	w->q[(w->head + w->n) % w->kind->queue] = (struct item){copy, len, size};
 	w->n++;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->mu);
@@ -115,7 +120,8 @@ static int post(struct srv_witness *w, const struct item *it, long timeout_ms, c
 		return 1;
 	}
 	curl_easy_reset(w->curl);
-	hdrs = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
+	snprintf(why, whysize, "Content-Type: %s", w->kind->content_type);
+	hdrs = curl_slist_append(NULL, why);
 	if (!hdrs) {
 		snprintf(why, whysize, "out of memory");
 		return 1;
@@ -191,18 +197,18 @@ static void *witness_run(void *arg)
 			if (!w->n)
 				break; /* stopping with nothing left */
 			cur = w->q[w->head];
-			w->head = (w->head + 1) % SRV_WITNESS_QUEUE;
+			w->head = (w->head + 1) % w->kind->queue;
 			w->n--;
 		}
 		if (w->stop) {
 			double left = w->deadline - util_now_mono();
 
 			/* Shutting down: only the newest checkpoint matters now. */
-			if (w->n) {
+			if (w->n && w->kind->newest_only) {
 				free(cur.note);
 				__atomic_fetch_add(&w->m_dropped, 1, __ATOMIC_RELAXED);
 				cur = w->q[w->head];
-				w->head = (w->head + 1) % SRV_WITNESS_QUEUE;
+				w->head = (w->head + 1) % w->kind->queue;
 				w->n--;
 				continue;
 			}
@@ -218,18 +224,17 @@ static void *witness_run(void *arg)
 			__atomic_fetch_add(&w->m_delivered, 1, __ATOMIC_RELAXED);
 			if (backoff > 0)
 				fprintf(stderr,
-				        "agentrail serve: witness '%s' reached again: checkpoint "
-				        "%llu delivered\n",
-				        w->name, (unsigned long long)cur.size);
+				        "agentrail serve: %s '%s' reached again: %s %llu delivered\n",
+				        w->kind->receiver, w->name, w->kind->noun,
+				        (unsigned long long)cur.size);
 			backoff = 0;
 			free(cur.note);
 			cur.note = NULL;
 		} else if (rc < 0) {
 			__atomic_fetch_add(&w->m_rejected, 1, __ATOMIC_RELAXED);
-			fprintf(stderr,
-			        "agentrail serve: WITNESS '%s' REFUSED checkpoint %llu (%s); not "
-			        "retried\n",
-			        w->name, (unsigned long long)cur.size, why);
+			fprintf(stderr, "agentrail serve: %s '%s' REFUSED %s %llu (%s); not retried\n",
+			        w->kind->shout, w->name, w->kind->noun, (unsigned long long)cur.size,
+			        why);
 			free(cur.note);
 			cur.note = NULL;
 		} else {
@@ -238,11 +243,11 @@ static void *witness_run(void *arg)
 			          : backoff * 2 > SRV_WITNESS_MAX_BACKOFF_S
 			              ? SRV_WITNESS_MAX_BACKOFF_S
 			              : backoff * 2;
-			fprintf(
-			    stderr,
-			    "agentrail serve: cannot deliver checkpoint %llu to witness '%s': %s "
-			    "(retrying in %.0f s)\n",
-			    (unsigned long long)cur.size, w->name, why, backoff);
+			fprintf(stderr,
+			        "agentrail serve: cannot deliver %s %llu to %s '%s': %s (retrying "
+			        "in %.0f s)\n",
+			        w->kind->noun, (unsigned long long)cur.size, w->kind->receiver,
+			        w->name, why, backoff);
 			if (w->stop) {
 				double left = w->deadline - util_now_mono();
 
@@ -254,10 +259,8 @@ static void *witness_run(void *arg)
 		}
 	}
 	if (cur.note) {
-		fprintf(stderr,
-		        "agentrail serve: witness '%s' did not get checkpoint %llu before "
-		        "shutdown\n",
-		        w->name, (unsigned long long)cur.size);
+		fprintf(stderr, "agentrail serve: %s '%s' did not get %s %llu before shutdown\n",
+		        w->kind->receiver, w->name, w->kind->noun, (unsigned long long)cur.size);
 		free(cur.note);
 		__atomic_fetch_add(&w->m_dropped, 1, __ATOMIC_RELAXED);
 	}
@@ -267,27 +270,39 @@ static void *witness_run(void *arg)
 
 int srv_witness_start(struct srv_witness **out, const char *url, unsigned index)
 {
+	return srv_push_start(out, url, index, &srv_witness_kind);
+}
+
+int srv_push_start(struct srv_witness **out, const char *url, unsigned index,
+                   const struct srv_push_kind *kind)
+{
 	struct srv_witness *w = calloc(1, sizeof(*w));
 	pthread_condattr_t ca;
 
 	*out = NULL;
-	if (!w || !(w->url = strdup(url)) || !(w->name = strip_userinfo(url))) {
-		if (w)
+	if (!w || !(w->url = strdup(url)) || !(w->name = strip_userinfo(url)) ||
+	    !(w->q = calloc(kind->queue, sizeof(*w->q)))) {
+		if (w) {
+			free(w->name);
 			free(w->url);
+		}
 		free(w);
 		fprintf(stderr, "agentrail: out of memory\n");
 		return -1;
 	}
 	w->index = index;
+	w->kind = kind;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	if (pthread_create(&w->thread, NULL, witness_run, w) != 0) {
-		fprintf(stderr, "agentrail: cannot start the thread of witness '%s'\n", w->name);
+		fprintf(stderr, "agentrail: cannot start the thread of %s '%s'\n", kind->receiver,
+		        w->name);
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->mu);
+		free(w->q);
 		free(w->name);
 		free(w->url);
 		free(w);
@@ -308,7 +323,8 @@ void srv_witness_stop(struct srv_witness *w, double seconds)
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
 	for (unsigned i = 0; i < w->n; i++)
-		free(w->q[(w->head + i) % SRV_WITNESS_QUEUE].note);
+		free(w->q[(w->head + i) % w->kind->queue].note);
+	free(w->q);
 	if (w->curl)
 		curl_easy_cleanup(w->curl);
 	pthread_cond_destroy(&w->cond);
@@ -360,4 +376,15 @@ int srv_witness_metrics(struct srv_witness *const *ws, unsigned n, struct util_b
 			return -1;
 	}
 	return 0;
+}
+
+void srv_push_counts(struct srv_witness *w, uint64_t out[5])
+{
+	out[0] = __atomic_load_n(&w->m_delivered, __ATOMIC_RELAXED);
+	out[1] = __atomic_load_n(&w->m_failures, __ATOMIC_RELAXED);
+	out[2] = __atomic_load_n(&w->m_rejected, __ATOMIC_RELAXED);
+	out[3] = __atomic_load_n(&w->m_dropped, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&w->mu);
+	out[4] = w->n;
+	pthread_mutex_unlock(&w->mu);
 }

@@ -8,6 +8,7 @@ with the C implementation.
   indep_verify.py checkpoint NOTE_FILE VKEY_FILE   -> prints "size root_hex"
   indep_verify.py bundle BUNDLE_FILE VKEY_FILE     -> prints "seq size"
   indep_verify.py export EXPORT_FILE VKEY_FILE     -> prints "records checkpoints"
+  indep_verify.py evidence BUNDLE_FILE VKEY_FILE   -> prints "events policies size"
 
 Exit 0 when everything holds, 1 with a reason on stderr otherwise.
 """
@@ -132,29 +133,94 @@ def check_bundle(bundle, vkey):
     return b["seq"], size
 
 
+def check_evidence(text, vkey):
+    """An evidence bundle: the signature, every entry's inclusion and payload,
+    the job id of every event, and each policy text against its snapshot."""
+    b = json.loads(text)
+    _, size, root = open_checkpoint(b["checkpoint"], vkey)
+    if size != b["tree_size"]:
+        raise Bad("tree size differs from the checkpoint")
+    for name in ("events", "policies"):
+        for e in b[name]:
+            record = e["record"].encode()
+            rec = json.loads(record)
+            leaf = leaf_hash(record)
+            if leaf.hex() != e["leaf_hash"] or rec["seq"] != e["seq"]:
+                raise Bad("%s seq %d: record does not hash to leaf_hash" % (name, e["seq"]))
+            path = [bytes.fromhex(h) for h in e["audit_path"]]
+            if root_from_inclusion(e["seq"], size, leaf, path) != root:
+                raise Bad("%s seq %d: audit path does not lead to the signed root" % (name, e["seq"]))
+            if "detail" in e:
+                commit = hashlib.sha256(bytes.fromhex(e["salt"]) + e["detail"].encode()).hexdigest()
+                if commit != rec["detail_commit"]:
+                    raise Bad("%s seq %d: payload does not match detail_commit" % (name, e["seq"]))
+            if name == "events" and rec.get("job_id") != b["job_id"]:
+                raise Bad("event seq %d belongs to another job" % e["seq"])
+            if name == "policies":
+                if rec["type"] != "policy_publish":
+                    raise Bad("policy seq %d is not a policy_publish" % e["seq"])
+                if "detail" in e:
+                    doc = json.loads(e["detail"])["document"].encode()
+                    if "sha256:" + hashlib.sha256(doc).hexdigest() != rec["policy"]["snapshot"]:
+                        raise Bad("policy seq %d: document does not hash to its snapshot" % e["seq"])
+    return len(b["events"]), len(b["policies"]), size
+
+
+def root_after_edge(edge, leaves):
+    """RFC 6962 root of a tree whose first leaves are summed up by 'edge', a
+    list of (height, hash) complete subtrees left to right, followed by
+    'leaves': push each onto a stack of subtrees, merging equal heights, then
+    fold from the right (the compact-range form of RFC 9162 section 2.1.1)."""
+    stack = []
+    for h, x in list(edge) + [(0, leaf) for leaf in leaves]:
+        while stack and stack[-1][0] == h:
+            x = node_hash(stack.pop()[1], x)
+            h += 1
+        stack.append((h, x))
+    if not stack:
+        return hashlib.sha256(b"").digest()
+    r = stack[-1][1]
+    for _, x in reversed(stack[:-1]):
+        r = node_hash(x, r)
+    return r
+
+
 def check_export(path, vkey):
-    """Recompute every leaf and the root at every checkpoint in the export."""
+    """Recompute every leaf and the root at every checkpoint in the export.
+    A pruned export starts with {"pruned":{"below":B,"edge":[[height,hex],...]}}:
+    records start at B, and roots from B on are recomputed from that edge."""
     checkpoints, leaves = [], []
+    below, edge = 0, []
     with open(path, "rb") as f:
         for raw in f:
             line = json.loads(raw)
-            if "checkpoint" in line:
+            if "pruned" in line:
+                if checkpoints or leaves:
+                    raise Bad("the pruned line is not first")
+                below = line["pruned"]["below"]
+                edge = [(h, bytes.fromhex(x)) for h, x in line["pruned"]["edge"]]
+                if below % 256 or sum(1 << h for h, _ in edge) != below:
+                    raise Bad("the pruned edge does not cover records below %d" % below)
+            elif "checkpoint" in line:
                 checkpoints.append(open_checkpoint(line["checkpoint"], vkey))
             elif "record" in line:
                 # The record's exact bytes: the text between "record": and ,"leaf_hash".
                 start = raw.index(b'{"record":') + len(b'{"record":')
                 end = raw.index(b',"leaf_hash":')
                 rec = raw[start:end]
-                if json.loads(rec)["seq"] != len(leaves):
-                    raise Bad("record %d is out of place" % len(leaves))
+                if json.loads(rec)["seq"] != below + len(leaves):
+                    raise Bad("record %d is out of place" % (below + len(leaves)))
                 leaves.append(leaf_hash(rec))
             elif "tree_head" in line:
-                if line["tree_head"]["size"] != len(leaves):
+                if line["tree_head"]["size"] != below + len(leaves):
                     raise Bad("tree head size differs from the records")
     for origin, size, root in checkpoints:
-        if size > len(leaves):
-            raise Bad("checkpoint of size %d beyond the %d records" % (size, len(leaves)))
-        if mth(leaves[:size]) != root:
+        if size > below + len(leaves):
+            raise Bad("checkpoint of size %d beyond the %d records" % (size, below + len(leaves)))
+        if size < below:
+            raise Bad("checkpoint of size %d lies in the pruned prefix" % size)
+        got = root_after_edge(edge, leaves[:size - below]) if below else mth(leaves[:size])
+        if got != root:
             raise Bad("records do not hash to the checkpoint of size %d" % size)
     return len(leaves), len(checkpoints)
 
@@ -170,6 +236,8 @@ def main():
             print(*check_bundle(open(path).read(), vkey))
         elif what == "export":
             print(*check_export(path, vkey))
+        elif what == "evidence":
+            print(*check_evidence(open(path).read(), vkey))
         else:
             raise Bad("unknown command " + what)
     except (Bad, KeyError, ValueError) as e:

@@ -81,7 +81,7 @@ assert_eq "[\"$E9\", 8, \"task_outcome\"]" "$(jq_ '[d["last_event"]["event_id"],
 get /api/v1/jobs/J1/decisions
 assert_eq 200 "$CODE" "decisions status"
 assert_eq 1 "$(jq_ 'len(d["decisions"])')" "one decision"
-assert_eq "{\"approval_required\": true, \"context_ptr\": \"$E1\", \"decision\": \"REQUIRE_APPROVAL\", \"event_id\": \"$E5\", \"job_hash\": \"jh-1\", \"job_id\": \"J1\", \"output_safety\": {\"decision\": \"ALLOW\", \"rule_id\": \"OS-1\"}, \"policy_reason\": \"sending mail needs a human\", \"policy_rule_id\": \"R-7\", \"policy_snapshot\": \"snap-1\", \"resolution\": \"approved\", \"resolved_by\": \"carol\", \"resolved_comment\": \"fine to send\", \"result_ptr\": \"$E9\", \"run_id\": \"R1\", \"seq\": 4, \"trace_id\": \"T1\", \"workflow_step_id\": \"W2\"}" \
+assert_eq "{\"approval_required\": true, \"context_ptr\": \"$E1\", \"decision\": \"REQUIRE_APPROVAL\", \"event_id\": \"$E5\", \"job_hash\": \"jh-1\", \"job_id\": \"J1\", \"output_safety\": {\"decision\": \"ALLOW\", \"rule_id\": \"OS-1\"}, \"policy_reason\": \"sending mail needs a human\", \"policy_rule_id\": \"R-7\", \"policy_snapshot\": \"snap-1\", \"resolution\": \"approved\", \"resolved_by\": \"carol\", \"resolved_comment\": \"fine to send\", \"result_ptr\": \"$E9\", \"run_id\": \"R1\", \"seq\": 4, \"snapshot_known\": false, \"trace_id\": \"T1\", \"workflow_step_id\": \"W2\"}" \
 	"$(jq_ '{k: v for k, v in d["decisions"][0].items() if k != "timestamp"}' | python3 -c 'import json,sys;print(json.dumps(json.loads(sys.stdin.read()),sort_keys=True))')" \
 	"flat decision record"
 assert_match "$(jq_ 'd["decisions"][0]["timestamp"]')" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "decision timestamp"

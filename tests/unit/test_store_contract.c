@@ -874,6 +874,143 @@ static void t_meta_once(void **state)
 	st->free(st);
 }
 
+/* Retention: payload deletion, records pruned below a tile-aligned prefix that only grows. */
+static void t_retention(void **state)
+{
+	const struct backend *be = *state;
+	const uint64_t del[] = {5, 7, 7, 9000, 600};
+	char path[600];
+	uint64_t seqs[700], n, below = 99;
+	atr_query q = {0};
+	atr_store *st;
+
+	fresh_path(path, sizeof(path), be, "retention");
+	st = must_open(be, path, 0);
+	assert_int_equal(st->pruned_below(st, &below), 0);
+	assert_int_equal(below, 0);
+	append(st, 0, 700);
+	/* Payloads: gone ones and seqs without a record are skipped. */
+	assert_int_equal(st->delete_payloads(st, del, 5, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(st->delete_payloads(st, del, 5, &n), 0);
+	assert_int_equal(n, 0);
+	{
+		atr_store_cursor *cur;
+		atr_store_row row;
+		int erased = 0;
+
+		assert_int_equal(st->query_open(st, &q, &cur), 0);
+		while (st->query_next(cur, &row) > 0)
+			if (!row.detail) {
+				assert_null(row.salt);
+				erased++;
+			}
+		st->query_close(cur);
+		assert_int_equal(erased, 3);
+	}
+	/* Records: only below a multiple of 256 within the tree. */
+	assert_int_equal(st->prune_records(st, 300, &n), ATR_EINVALID);
+	assert_int_equal(st->prune_records(st, 768, &n), ATR_EINVALID);
+	assert_int_equal(st->prune_records(st, 512, &n), 0);
+	assert_int_equal(n, 512);
+	assert_int_equal(st->pruned_below(st, &below), 0);
+	assert_int_equal(below, 512);
+	assert_int_equal(size_of(st), 700);
+	/* A smaller prefix changes nothing; the same one deletes nothing more. */
+	assert_int_equal(st->prune_records(st, 256, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(st->prune_records(st, 512, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(st->pruned_below(st, &below), 0);
+	assert_int_equal(below, 512);
+	/* Queries start at the prefix, whatever drives them (postings, batches, seq range). */
+	assert_int_equal(run_query(st, &q, seqs, 700), 188);
+	assert_int_equal(seqs[0], 512);
+	q.session_id = "s2";
+	n = run_query(st, &q, seqs, 700);
+	assert_true(n > 0);
+	for (uint64_t i = 0; i < n; i++)
+		assert_true(seqs[i] >= 512);
+	q.session_id = NULL;
+	q.since_us = 1;
+	n = run_query(st, &q, seqs, 700);
+	for (uint64_t i = 0; i < n; i++)
+		assert_true(seqs[i] >= 512);
+	/* Tiles stay; appending goes on. */
+	append(st, 700, 710);
+	assert_int_equal(size_of(st), 710);
+	st->free(st);
+	st = must_open(be, path, ATR_OPEN_READONLY);
+	assert_int_equal(st->pruned_below(st, &below), 0);
+	assert_int_equal(below, 512);
+	assert_int_equal(st->prune_records(st, 768, &n), ATR_EINVALID);
+	assert_int_equal(st->delete_payloads(st, del, 1, &n), ATR_EINVALID);
+	st->free(st);
+}
+
+/*
+ * Retention triggers: deleting a record at or above meta 'pruned_below',
+ * or shrinking it, is refused; a version-3 store gains them when opened for
+ * writing (read-only it reads as never pruned).
+ */
+static void t_sqlite_retention_triggers(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	sqlite3 *db;
+	atr_store *st;
+	uint64_t below = 9, n;
+	sqlite3_int64 ver = 0;
+	sqlite3_stmt *stmt;
+
+	fresh_path(path, sizeof(path), be, "rettrig");
+	st = must_open(be, path, 0);
+	append(st, 0, 600);
+	assert_int_equal(st->prune_records(st, 256, &n), 0);
+	st->free(st);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM records WHERE seq = 100", NULL, NULL, NULL),
+	                 SQLITE_OK); /* already gone: nothing to refuse */
+	assert_int_not_equal(
+	    sqlite3_exec(db, "DELETE FROM records WHERE seq = 256", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db,
+	                                  "UPDATE meta SET value = 0 WHERE key = 'pruned_below'",
+	                                  NULL, NULL, NULL),
+	                     SQLITE_OK);
+	assert_int_not_equal(
+	    sqlite3_exec(db, "UPDATE meta SET value = 'x' WHERE key = 'log_id'", NULL, NULL, NULL),
+	    SQLITE_OK);
+	/* Back to version 3: its triggers, no prefix. */
+	assert_int_equal(
+	    sqlite3_exec(db,
+	                 "DROP TRIGGER records_no_delete; DROP TRIGGER meta_no_shrink;"
+	                 "CREATE TRIGGER records_no_delete BEFORE DELETE ON records"
+	                 " BEGIN SELECT RAISE(ABORT, 'agentrail: records are append-only'); END;"
+	                 "CREATE TRIGGER meta_no_shrink BEFORE UPDATE ON meta"
+	                 " WHEN old.key <> 'size' OR new.key <> 'size' OR new.value < old.value"
+	                 " BEGIN SELECT RAISE(ABORT, 'agentrail: the tree size only grows'); END;"
+	                 "PRAGMA user_version = 3;",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	st = must_open(be, path, ATR_OPEN_READONLY);
+	assert_int_equal(st->pruned_below(st, &below), 0);
+	st->free(st);
+	st = must_open(be, path, 0);
+	assert_int_equal(st->prune_records(st, 512, &n), 0);
+	assert_int_equal(n, 256);
+	st->free(st);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	ver = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	assert_int_equal(ver, 4);
+	assert_int_not_equal(
+	    sqlite3_exec(db, "DELETE FROM records WHERE seq = 512", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
 static void t_sqlite_triggers(void **state)
 {
 	const struct backend *be = *state;
@@ -1075,13 +1212,13 @@ static struct CMUnitTest contract_tests[] = {
     cmocka_unit_test(t_query_combined), cmocka_unit_test(t_query_batched),
     cmocka_unit_test(t_snapshot),       cmocka_unit_test(t_two_writers),
     cmocka_unit_test(t_writer_waits),   cmocka_unit_test(t_meta_once),
+    cmocka_unit_test(t_retention),
 };
 
 static struct CMUnitTest sqlite_tests[] = {
-    cmocka_unit_test(t_sqlite_triggers),
-    cmocka_unit_test(t_sqlite_foreign),
-    cmocka_unit_test(t_sqlite_bad_tile),
-    cmocka_unit_test(t_sqlite_bad_postings),
+    cmocka_unit_test(t_sqlite_triggers),           cmocka_unit_test(t_sqlite_foreign),
+    cmocka_unit_test(t_sqlite_bad_tile),           cmocka_unit_test(t_sqlite_bad_postings),
+    cmocka_unit_test(t_sqlite_retention_triggers),
 };
 
 int main(void)

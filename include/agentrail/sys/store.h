@@ -153,6 +153,31 @@ struct atr_store {
 	 */
 	int (*meta_once)(atr_store *st, const char *key, const void *value, size_t len, char **out,
 	                 size_t *out_len);
+
+	/*
+	 * Retention (docs/retention.md). Each runs in a transaction of its own
+	 * (never between write_begin and write_commit).
+	 *
+	 * delete_payloads: delete the payloads (detail and salt) of the 'n'
+	 * records 'seqs' (any order); a seq whose payload is already gone, or
+	 * that has no record, is skipped. '*deleted' (may be NULL) is how many
+	 * payload rows went.
+	 */
+	int (*delete_payloads)(atr_store *st, const uint64_t *seqs, size_t n, uint64_t *deleted);
+
+	/*
+	 * Delete every record (and payload) below 'below', a multiple of
+	 * ATR_TILE_WIDTH at most the tree size, and remember 'below' as the
+	 * pruned prefix, which only grows (a smaller 'below' than the current
+	 * one changes nothing). Tiles, checkpoints and the query indexes stay:
+	 * queries skip seqs that have no record. '*deleted' (may be NULL) is
+	 * how many records went. ATR_EINVALID for a 'below' that is not
+	 * aligned or beyond the tree.
+	 */
+	int (*prune_records)(atr_store *st, uint64_t below, uint64_t *deleted);
+
+	/* The pruned prefix: records below '*below' were pruned (0: none). */
+	int (*pruned_below)(atr_store *st, uint64_t *below);
 };
 
 /*

@@ -16,12 +16,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include <agentrail/checkpoint.h>
 #include <agentrail/proof.h>
 
 #include "event.h"
 #include "internal.h"
 #include "jscan.h"
+#include "redactpriv.h"
 #include "sink/sink.h"
 
 #define MAX_FILE_LINE (4u << 20) /* a record and its detail are at most 1 MiB, escaped */
@@ -68,11 +71,12 @@ struct file_sink {
 	struct acc acc;   /* the tree of the records read or written */
 	atr_hash *leaves; /* every leaf hash, for roots at older sizes */
 	size_t leaves_cap;
-	uint64_t rec_end;   /* offset after the last record line */
-	uint64_t rec_lines; /* lines up to there, for messages */
-	uint64_t file_end;  /* where the file ended after our last look */
-	int dirty;          /* written since the last fsync */
-	atr_signer *signer; /* NULL: no checkpoint is signed */
+	uint64_t rec_end;       /* offset after the last record line */
+	uint64_t rec_lines;     /* lines up to there, for messages */
+	uint64_t file_end;      /* where the file ended after our last look */
+	int dirty;              /* written since the last fsync */
+	atr_signer *signer;     /* NULL: no checkpoint is signed */
+	atr_redactor *redactor; /* masks secrets before records are made; NULL: off */
 	atr_verifier *verifier;
 	char *wbuf;
 	size_t wcap;
@@ -362,7 +366,7 @@ static atr_sink_result file_deliver(atr_sink *s, const char *const *ev, const si
 		atr_hash leaf;
 		char hex[65];
 
-		if ((rc = atr__event_prepare(&e, ev[i], lens[i], now)) < 0) {
+		if ((rc = atr__event_prepare_redacted(&e, fs->redactor, ev[i], lens[i], now)) < 0) {
 			fs->acc = saved;
 			rep->item = i;
 			r = ATR_SINK_REJECT;
@@ -463,6 +467,90 @@ static int write_atomic(const char *path, const char *text, size_t len)
 }
 
 /*
+ * The redaction salt of the log at 'path', kept beside it in PATH.salt
+ * (mode 0600, 64 hex digits): drawn by the first writer, under the log's
+ * flock, so every run masks alike. It is not part of the log: verifying
+ * does not need it, and it must not travel with the file.
+ */
+static int load_salt(const char *path, uint8_t salt[32])
+{
+	size_t n = strlen(path) + 40;
+	char *sp = malloc(n), *tmp = malloc(n), text[66];
+	ssize_t got;
+	int fd, rc = 0;
+
+	if (!sp || !tmp) {
+		rc = atr__err(ATR_ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(sp, n, "%s.salt", path);
+	snprintf(tmp, n, "%s.salt.tmp.%ld", path, (long)getpid());
+	if ((fd = open(sp, O_RDONLY | O_CLOEXEC)) < 0 && errno == ENOENT) {
+		if ((rc = atr__random(salt, 32)) != 0)
+			goto out;
+		atr__hex(text, salt, 32);
+		text[64] = '\n';
+		unlink(tmp);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || write_all(fd, text, 65, 0) != 0 || fsync(fd) != 0 ||
+		    (link(tmp, sp) != 0 && errno != EEXIST)) {
+			rc = atr__err(ATR_EIO, "cannot write '%s': %s", sp, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			unlink(tmp);
+			goto out;
+		}
+		close(fd);
+		unlink(tmp);
+		fd = open(sp, O_RDONLY | O_CLOEXEC); /* whoever linked first wins */
+	}
+	if (fd < 0) {
+		rc = atr__err(ATR_EIO, "cannot open '%s': %s", sp, strerror(errno));
+		goto out;
+	}
+	got = read(fd, text, sizeof(text));
+	close(fd);
+	for (int i = 0; got >= 64 && i < 32; i++) {
+		int hi = atr__hexval(text[2 * i]), lo = atr__hexval(text[2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			got = -1;
+			break;
+		}
+		salt[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (got < 64 || got > 65)
+		rc = atr__err(ATR_EINVALID, "'%s' is not a redaction salt (64 hex digits)", sp);
+out:
+	OPENSSL_cleanse(text, sizeof(text));
+	free(sp);
+	free(tmp);
+	return rc;
+}
+
+/* Built-in detectors plus AGENTRAIL_REDACT_*, under the salt beside the log. */
+static int make_redactor(struct file_sink *fs)
+{
+	atr_redact_config *cfg = NULL;
+	uint8_t salt[32];
+	int rc;
+
+	if ((rc = atr_redact_config_new(&cfg)) != 0 || (rc = atr_redact_config_add_env(cfg)) != 0)
+		goto out;
+	if ((cfg->disable & ATR_REDACT_ALL) == ATR_REDACT_ALL && !cfg->npatterns && !cfg->nfields)
+		goto out; /* off */
+	if ((rc = load_salt(fs->path, salt)) != 0)
+		goto out;
+	cfg->salt = salt;
+	cfg->salt_len = sizeof(salt);
+	rc = atr_redactor_new(&fs->redactor, cfg);
+	OPENSSL_cleanse(salt, sizeof(salt));
+out:
+	atr_redact_config_free(cfg);
+	return rc;
+}
+
+/*
  * The checkpoint beside the log must describe a prefix of it: a log that
  * no longer extends what was signed is never signed again. 1 when the
  * stored checkpoint is ours and covers the whole log already.
@@ -550,6 +638,7 @@ static void file_free(atr_sink *s)
 		close(fs->fd);
 	atr_signer_free(fs->signer);
 	atr_verifier_free(fs->verifier);
+	atr_redactor_free(fs->redactor);
 	free(fs->leaves);
 	free(fs->wbuf);
 	free(fs->cp_path);
@@ -615,7 +704,8 @@ int atr__sink_file_new(atr_sink **out, const char *path, const char *key_file)
 	}
 	fs->dev = st.st_dev;
 	fs->ino = st.st_ino;
-	if ((rc = scan(fs, 0, (uint64_t)st.st_size)) < 0 || (rc = check_checkpoint(fs)) < 0)
+	if ((rc = scan(fs, 0, (uint64_t)st.st_size)) < 0 || (rc = check_checkpoint(fs)) < 0 ||
+	    (rc = make_redactor(fs)) < 0)
 		goto fail_locked;
 	/* A file cut after its last record (or new and empty) gets its head back now. */
 	if (fs->acc.n > 0 && fs->file_end == fs->rec_end && (rc = put_head(fs)) < 0)

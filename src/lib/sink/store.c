@@ -10,6 +10,7 @@
 #include <agentrail/log.h>
 
 #include "internal.h"
+#include "logpriv.h"
 #include "sink/sink.h"
 
 struct store_sink {
@@ -83,6 +84,17 @@ int atr__sink_store_new(atr_sink **out, const char *uri)
 		free(ss->uri);
 		free(ss);
 		return rc;
+	}
+	/* Make the log's redactor now: a bad AGENTRAIL_REDACT_* fails here, not per event. */
+	{
+		const atr_redactor *r;
+
+		if ((rc = atr__log_redactor(ss->log, &r)) < 0) {
+			atr_log_free(ss->log);
+			free(ss->uri);
+			free(ss);
+			return rc;
+		}
 	}
 	ss->base.version = ATR_SINK_VERSION;
 	ss->base.name = "store";

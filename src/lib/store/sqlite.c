@@ -28,9 +28,12 @@
  * PRAGMA user_version: the schema this file holds. 2: batch postings
  * instead of per-row secondary indexes (version 1 is not read). 3: signed
  * checkpoints (a version-2 store gains the table when opened for writing;
- * read-only, it reads as having none).
+ * read-only, it reads as having none). 4: retention: records below meta
+ * 'pruned_below' may be deleted, and 'pruned_below' only grows (a version-2
+ * or 3 store gains the triggers when opened for writing; read-only, it reads
+ * as never pruned).
  */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 #define ATR_STR_(x) #x
 #define ATR_STR(x)  ATR_STR_(x)
@@ -129,8 +132,6 @@ static const char schema_sql[] =
      */
     "CREATE TRIGGER records_no_update BEFORE UPDATE ON records"
     " BEGIN SELECT RAISE(ABORT, 'agentrail: records are append-only'); END;"
-    "CREATE TRIGGER records_no_delete BEFORE DELETE ON records"
-    " BEGIN SELECT RAISE(ABORT, 'agentrail: records are append-only'); END;"
     "CREATE TRIGGER payloads_no_update BEFORE UPDATE ON payloads"
     " BEGIN SELECT RAISE(ABORT, 'agentrail: payloads can be erased, not changed'); END;"
     "CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings"
@@ -141,9 +142,6 @@ static const char schema_sql[] =
     " BEGIN SELECT RAISE(ABORT, 'agentrail: batches are append-only'); END;"
     "CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches"
     " BEGIN SELECT RAISE(ABORT, 'agentrail: batches are append-only'); END;"
-    "CREATE TRIGGER meta_no_shrink BEFORE UPDATE ON meta"
-    " WHEN old.key <> 'size' OR new.key <> 'size' OR new.value < old.value"
-    " BEGIN SELECT RAISE(ABORT, 'agentrail: the tree size only grows'); END;"
     "CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta"
     " BEGIN SELECT RAISE(ABORT, 'agentrail: store metadata is permanent'); END;";
 
@@ -158,6 +156,22 @@ static const char checkpoints_sql[] =
     " BEGIN SELECT RAISE(ABORT, 'agentrail: checkpoints are append-only'); END;"
     "CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints"
     " BEGIN SELECT RAISE(ABORT, 'agentrail: checkpoints are append-only'); END;";
+
+/*
+ * Retention (schema version 4): a record may be deleted only below meta
+ * 'pruned_below', which only grows, like the tree size; the other metadata
+ * never changes.
+ */
+static const char retention_sql[] =
+    "CREATE TRIGGER records_no_delete BEFORE DELETE ON records"
+    " WHEN old.seq >= coalesce((SELECT value FROM meta WHERE key = 'pruned_below'), 0)"
+    " BEGIN SELECT RAISE(ABORT, 'agentrail: records are append-only (only records below"
+    " pruned_below may be pruned)'); END;"
+    "CREATE TRIGGER meta_no_shrink BEFORE UPDATE ON meta"
+    " WHEN old.key <> new.key OR old.key NOT IN ('size', 'pruned_below')"
+    " OR new.value < old.value"
+    " BEGIN SELECT RAISE(ABORT, 'agentrail: the tree size and the pruned prefix only grow');"
+    " END;";
 
 /* The filter columns with postings; the numbers are stored in postings.col. */
 enum post_col {
@@ -418,7 +432,8 @@ static int create_schema(struct sqlite_store *st)
 		goto fail;
 	if (app != APPLICATION_ID) {
 		if ((rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK ||
-		    (rc = sqlite3_exec(db, checkpoints_sql, NULL, NULL, NULL)) != SQLITE_OK)
+		    (rc = sqlite3_exec(db, checkpoints_sql, NULL, NULL, NULL)) != SQLITE_OK ||
+		    (rc = sqlite3_exec(db, retention_sql, NULL, NULL, NULL)) != SQLITE_OK)
 			goto fail;
 		snprintf(sql, sizeof(sql),
 		         "INSERT INTO meta (key, value) VALUES ('size', 0), ('created_at', %lld),"
@@ -438,20 +453,31 @@ fail:
 	return err;
 }
 
-/* Version 2 to 3: add the checkpoints table (read-only: read as having none). */
-static int upgrade_v2(struct sqlite_store *st)
+/*
+ * Version 2 or 3 to 4: add the checkpoints table (from 2) and the retention
+ * triggers (read-only: read as having no checkpoints, never pruned).
+ */
+static int upgrade(struct sqlite_store *st, sqlite3_int64 from)
 {
 	sqlite3_int64 version = 0;
 	int rc;
 
-	if (st->flags & ATR_OPEN_READONLY)
+	if (st->flags & ATR_OPEN_READONLY) {
+		st->has_checkpoints = from >= 3;
 		return 0;
+	}
 	if ((rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
 		return db_fail(st, st->db, rc, "cannot upgrade the schema");
 	/* Another opener may have upgraded it between our look and our lock. */
 	if ((rc = query_int(st->db, "PRAGMA user_version", &version)) == SQLITE_OK && version == 2)
 		rc = sqlite3_exec(st->db, checkpoints_sql, NULL, NULL, NULL);
-	if (rc == SQLITE_OK && version == 2)
+	if (rc == SQLITE_OK && (version == 2 || version == 3))
+		rc = sqlite3_exec(st->db,
+		                  "DROP TRIGGER records_no_delete; DROP TRIGGER meta_no_shrink;",
+		                  NULL, NULL, NULL);
+	if (rc == SQLITE_OK && (version == 2 || version == 3))
+		rc = sqlite3_exec(st->db, retention_sql, NULL, NULL, NULL);
+	if (rc == SQLITE_OK && (version == 2 || version == 3))
 		rc = sqlite3_exec(st->db, "PRAGMA user_version = " ATR_STR(SCHEMA_VERSION), NULL,
 		                  NULL, NULL);
 	if (rc == SQLITE_OK)
@@ -511,8 +537,8 @@ static int check_or_create(struct sqlite_store *st)
 		                "store '%s' has schema version %lld, which this build does not "
 		                "read (it needs version %d)",
 		                st->path, (long long)version, SCHEMA_VERSION);
-	if (version == 2)
-		return upgrade_v2(st);
+	if (version == 2 || version == 3)
+		return upgrade(st, version);
 	st->has_checkpoints = 1;
 	return 0;
 }
@@ -1837,6 +1863,145 @@ static int sq_meta_once(atr_store *base, const char *key, const void *value, siz
 	return err ? err : meta_read(st, key, out, out_len);
 }
 
+/* ---------------------------------------------------------------- retention */
+
+/* Begin a transaction of its own on the write connection (not inside a write). */
+static int begin_own(struct sqlite_store *st)
+{
+	int rc;
+
+	assert(!st->in_write);
+	if (st->flags & ATR_OPEN_READONLY)
+		return atr__err(ATR_EINVALID, "store '%s' is open read-only", st->path);
+	rc = sqlite3_step(st->stmt[S_BEGIN]);
+	sqlite3_reset(st->stmt[S_BEGIN]);
+	if (rc == SQLITE_DONE)
+		return 0;
+	return (rc & 0xff) == SQLITE_BUSY
+	           ? atr__err(ATR_EBUSY, "store '%s' is locked by another writer", st->path)
+	           : db_fail(st, st->db, rc, "cannot begin a write");
+}
+
+/* Commit what begin_own started, or roll it back when 'err' says it failed. */
+static int end_own(struct sqlite_store *st, int err, const char *what)
+{
+	int rc;
+
+	if (err == 0) {
+		rc = sqlite3_step(st->stmt[S_COMMIT]);
+		sqlite3_reset(st->stmt[S_COMMIT]);
+		if (rc != SQLITE_DONE)
+			err = db_fail(st, st->db, rc, what);
+	}
+	if (err != 0 && !sqlite3_get_autocommit(st->db)) {
+		sqlite3_step(st->stmt[S_ROLLBACK]);
+		sqlite3_reset(st->stmt[S_ROLLBACK]);
+	}
+	return err;
+}
+
+static int sq_delete_payloads(atr_store *base, const uint64_t *seqs, size_t n, uint64_t *deleted)
+{
+	struct sqlite_store *st = (struct sqlite_store *)base;
+	sqlite3_stmt *del = NULL;
+	uint64_t count = 0;
+	int err;
+
+	if (deleted)
+		*deleted = 0;
+	if (n == 0)
+		return 0;
+	if ((err = prepare(st, "DELETE FROM payloads WHERE seq = ?1", &del)) != 0)
+		return err;
+	if ((err = begin_own(st)) != 0) {
+		sqlite3_finalize(del);
+		return err;
+	}
+	for (size_t i = 0; i < n && err == 0; i++) {
+		if (seqs[i] > INT64_MAX)
+			continue;
+		sqlite3_bind_int64(del, 1, (sqlite3_int64)seqs[i]);
+		if ((err = step_done(st, del, "cannot delete a payload")) == 0)
+			count += (uint64_t)sqlite3_changes(st->db);
+	}
+	err = end_own(st, err, "cannot commit the payload deletion");
+	sqlite3_finalize(del);
+	if (err == 0 && deleted)
+		*deleted = count;
+	return err;
+}
+
+/* Meta 'pruned_below' on the write connection: 0 when unset. */
+static int read_pruned(struct sqlite_store *st, uint64_t *below)
+{
+	char *v = NULL, *end;
+	size_t len = 0;
+	unsigned long long x;
+	int err = meta_read(st, "pruned_below", &v, &len);
+
+	*below = 0;
+	if (err == ATR_ENOTFOUND)
+		return 0;
+	if (err)
+		return err;
+	/* An integer value reads back as its decimal text. */
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (len == 0 || *end || errno || x % ATR_TILE_WIDTH)
+		err = atr__err(ATR_ETAMPER, "store '%s' has a malformed pruned_below '%s'",
+		               st->path, v);
+	else
+		*below = (uint64_t)x;
+	free(v);
+	return err;
+}
+
+static int sq_pruned_below(atr_store *base, uint64_t *below)
+{
+	return read_pruned((struct sqlite_store *)base, below);
+}
+
+static int sq_prune_records(atr_store *base, uint64_t below, uint64_t *deleted)
+{
+	struct sqlite_store *st = (struct sqlite_store *)base;
+	static const char *const sql[] = {
+	    "INSERT OR IGNORE INTO meta (key, value) VALUES ('pruned_below', 0)",
+	    "UPDATE meta SET value = ?1 WHERE key = 'pruned_below'",
+	    "DELETE FROM payloads WHERE seq < ?1",
+	    "DELETE FROM records WHERE seq < ?1",
+	};
+	uint64_t size, cur, count = 0;
+	int err;
+
+	if (deleted)
+		*deleted = 0;
+	if (below % ATR_TILE_WIDTH != 0 || below > INT64_MAX)
+		return atr__err(ATR_EINVALID,
+		                "records can be pruned only below a multiple of %d, not %llu",
+		                ATR_TILE_WIDTH, (unsigned long long)below);
+	if ((err = begin_own(st)) != 0)
+		return err;
+	if ((err = read_size(st, &size)) == 0 && (err = read_pruned(st, &cur)) == 0 && below > size)
+		err = atr__err(ATR_EINVALID,
+		               "cannot prune records below %llu: the log has %llu records",
+		               (unsigned long long)below, (unsigned long long)size);
+	for (size_t i = 0; err == 0 && below > cur && i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *stmt = NULL;
+
+		if ((err = prepare(st, sql[i], &stmt)) != 0)
+			break;
+		if (i > 0)
+			sqlite3_bind_int64(stmt, 1, (sqlite3_int64)below);
+		if ((err = step_done(st, stmt, "cannot prune records")) == 0 && i == 3)
+			count = (uint64_t)sqlite3_changes(st->db);
+		sqlite3_finalize(stmt);
+	}
+	err = end_own(st, err, "cannot commit the pruning");
+	if (err == 0 && deleted)
+		*deleted = count;
+	return err;
+}
+
 static const atr_store sqlite_vtable = {
     .version = ATR_STORE_VERSION,
     .name = "sqlite",
@@ -1856,6 +2021,9 @@ static const atr_store sqlite_vtable = {
     .get_checkpoint = sq_get_checkpoint,
     .each_checkpoint = sq_each_checkpoint,
     .meta_once = sq_meta_once,
+    .delete_payloads = sq_delete_payloads,
+    .prune_records = sq_prune_records,
+    .pruned_below = sq_pruned_below,
 };
 
 /*
