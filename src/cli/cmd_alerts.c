@@ -43,8 +43,9 @@ static int print_list(json_t *list, int json)
 	{
 		json_t *t = json_object_get(a, "trigger_seq");
 
-		printf("%lld  %s  %-6s  %-21s  ", (long long)json_integer_value(json_object_get(a, "seq")),
-		       s_or(a, "ts", "-"), s_or(a, "severity", "-"), s_or(a, "rule", "-"));
+		printf("%lld  %s  %-6s  %-21s  ",
+		       (long long)json_integer_value(json_object_get(a, "seq")), s_or(a, "ts", "-"),
+		       s_or(a, "severity", "-"), s_or(a, "rule", "-"));
 		if (json_is_integer(t))
 			printf("trigger %lld  ", (long long)json_integer_value(t));
 		printf("%s\n", s_or(a, "reason", ""));
@@ -100,7 +101,7 @@ static int list_remote(struct cli *cli, const atr_alerts_filter *f, uint64_t max
 
 		snprintf(lim, sizeof(lim), "%llu", (unsigned long long)(want < PAGE ? want : PAGE));
 		path.len = 0;
-		if (util_buf_adds(&path, "/api/v1/alerts?") || cli_remote_param(&path, "limit", lim) ||
+		if (util_buf_adds(&path, "/api/v1/alerts?limit=") || util_buf_adds(&path, lim) ||
 		    (f->rule && cli_remote_param(&path, "rule", f->rule)) ||
 		    (f->session_id && cli_remote_param(&path, "session_id", f->session_id)) ||
 		    (f->job_id && cli_remote_param(&path, "job_id", f->job_id)) ||
@@ -114,7 +115,8 @@ static int list_remote(struct cli *cli, const atr_alerts_filter *f, uint64_t max
 		page = json_object_get(ans.json, "items");
 		next = json_object_get(ans.json, "next_cursor");
 		if (!json_is_array(page) || json_array_extend(out, page) != 0) {
-			cli_err("the answer of %s to GET /api/v1/alerts has no items", cli_remote_base(r));
+			cli_err("the answer of %s to GET /api/v1/alerts has no items",
+			        cli_remote_base(r));
 			cli_answer_release(&ans);
 			rc = CLI_FAIL;
 			break;
@@ -242,20 +244,22 @@ int cmd_alerts(struct cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage(cli, "unexpected argument '%s'", argv[optind]);
 	if (!strcmp(verb, "list")) {
-		static const char *const rules[] = {
-		    "sensitive_path", "deny",          "command_after_deny",    "token_spike",
-		    "command_failure_burst", "rules_changed", "system_prompt_changed", NULL};
+		static const char *const rules[] = {"sensitive_path",        "deny",
+		                                    "command_after_deny",    "token_spike",
+		                                    "command_failure_burst", "rules_changed",
+		                                    "system_prompt_changed", NULL};
 		json_t *list;
 		size_t i = 0;
 
 		while (f.rule && rules[i] && strcmp(rules[i], f.rule) != 0)
 			i++;
 		if (f.rule && !rules[i])
-			return cli_usage(cli,
-			                 "unknown rule '%s': sensitive_path, deny, command_after_deny, "
-			                 "token_spike, command_failure_burst, rules_changed or "
-			                 "system_prompt_changed",
-			                 f.rule);
+			return cli_usage(
+			    cli,
+			    "unknown rule '%s': sensitive_path, deny, command_after_deny, "
+			    "token_spike, command_failure_burst, rules_changed or "
+			    "system_prompt_changed",
+			    f.rule);
 		if (!(list = json_array()))
 			return cli_fail("out of memory");
 
@@ -270,8 +274,9 @@ int cmd_alerts(struct cli *cli, int argc, char **argv)
 		if (filtered)
 			return cli_usage(cli, "'alerts scan' takes only '--store'");
 		if (cli_is_remote(cli))
-			return cli_usage(cli, "'alerts scan' is for a local store: a server evaluates "
-			                      "alerts itself (serve --alerts on)");
+			return cli_usage(cli,
+			                 "'alerts scan' is for a local store: a server evaluates "
+			                 "alerts itself (serve --alerts on)");
 		return cli_finish_stdout(scan(cli));
 	}
 	return cli_usage(cli, "unknown alerts action '%s': use list or scan", verb);

@@ -68,8 +68,8 @@ static int alert_opt(struct cli *cli, int c, const char *val, struct srv_config 
 		return CLI_OK;
 	case O_ALERT_WEBHOOK:
 		if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0)
-			return cli_usage(cli, "option '--alert-webhook' needs an http(s):// URL, got '%s'",
-			                 val);
+			return cli_usage(
+			    cli, "option '--alert-webhook' needs an http(s):// URL, got '%s'", val);
 		cfg->alert_webhook = val;
 		return CLI_OK;
 	case O_ALERT_SENSITIVE:
@@ -77,7 +77,8 @@ static int alert_opt(struct cli *cli, int c, const char *val, struct srv_config 
 			return cli_usage(cli, "at most %u --alert-sensitive globs",
 			                 SRV_ALERT_MAX_SENSITIVE);
 		if (!*val || strlen(val) > 255)
-			return cli_usage(cli, "option '--alert-sensitive' is a glob of 1 to 255 bytes");
+			return cli_usage(cli,
+			                 "option '--alert-sensitive' is a glob of 1 to 255 bytes");
 		globs[r->nsensitive++] = val;
 		r->sensitive = globs;
 		return CLI_OK;
@@ -92,24 +93,26 @@ static int alert_opt(struct cli *cli, int c, const char *val, struct srv_config 
 		slash = strchr(val, '/');
 		if (!slash || util_parse_u64(slash + 1, &secs) != 0 || slash == val ||
 		    slash - val > 10) {
-			return cli_usage(cli, "option '--alert-fail-burst' is N/SECONDS (5/60), not '%s'",
-			                 val);
+			return cli_usage(
+			    cli, "option '--alert-fail-burst' is N/SECONDS (5/60), not '%s'", val);
 		} else {
 			char num[12];
 
 			memcpy(num, val, (size_t)(slash - val));
 			num[slash - val] = '\0';
 			if (util_parse_u64(num, &n) != 0)
-				return cli_usage(cli,
-				                 "option '--alert-fail-burst' is N/SECONDS (5/60), not '%s'",
-				                 val);
+				return cli_usage(
+				    cli,
+				    "option '--alert-fail-burst' is N/SECONDS (5/60), not '%s'",
+				    val);
 		}
 		if (n < 1 || n > ATR_ALERTS_MAX_FAIL_BURST_N || secs < 1 ||
 		    secs > ATR_ALERTS_WINDOW_S)
-			return cli_usage(cli,
-			                 "option '--alert-fail-burst': N is 1 to %u and SECONDS 1 to %u, "
-			                 "got '%s'",
-			                 ATR_ALERTS_MAX_FAIL_BURST_N, (unsigned)ATR_ALERTS_WINDOW_S, val);
+			return cli_usage(
+			    cli,
+			    "option '--alert-fail-burst': N is 1 to %u and SECONDS 1 to %u, "
+			    "got '%s'",
+			    ATR_ALERTS_MAX_FAIL_BURST_N, (unsigned)ATR_ALERTS_WINDOW_S, val);
 		r->fail_burst_n = (unsigned)n;
 		r->fail_burst_seconds = (unsigned)secs;
 		return CLI_OK;

@@ -22,15 +22,15 @@
 #define WINDOW_US ((int64_t)ATR_ALERTS_WINDOW_S * 1000000)
 
 /* Bounds of the state (documented in alerts.h and docs/alerts.md). */
-#define MAX_JOBS             100000u
-#define MAX_SESSIONS         100000u
-#define MAX_AGENTS           10000u
-#define MAX_AGENT_SESSIONS   1000u
-#define MAX_BURSTS           100000u
-#define SWEEP_EVERY          4096u /* feeds between expiry sweeps */
-#define LOOKBACK_EVENTS      256u  /* a session's events read back for its last hashes */
-#define REASON_TEXT_MAX      300u  /* bytes of a quoted value in a reason */
-#define STEP_DEFAULT         512u
+#define MAX_JOBS           100000u
+#define MAX_SESSIONS       100000u
+#define MAX_AGENTS         10000u
+#define MAX_AGENT_SESSIONS 1000u
+#define MAX_BURSTS         100000u
+#define SWEEP_EVERY        4096u /* feeds between expiry sweeps */
+#define LOOKBACK_EVENTS    256u  /* a session's events read back for its last hashes */
+#define REASON_TEXT_MAX    300u  /* bytes of a quoted value in a reason */
+#define STEP_DEFAULT       512u
 
 /* ------------------------------------------------------------- maps */
 
@@ -212,8 +212,8 @@ struct agent {
 
 struct burst {
 	unsigned head, n;
-	int64_t *ts;      /* a ring of the last N failures' times */
-	uint64_t *seq;    /* and their seqs */
+	int64_t *ts;   /* a ring of the last N failures' times */
+	uint64_t *seq; /* and their seqs */
 };
 
 struct atr_alerts {
@@ -299,8 +299,8 @@ static void free_burst(void *p)
 
 /* ------------------------------------------------------------- engine */
 
-static const char *const default_globs[] = {".env", "id_rsa*", "*.pem", "credentials*", ".aws/",
-                                            ".ssh/"};
+static const char *const default_globs[] = {".env",         "id_rsa*", "*.pem",
+                                            "credentials*", ".aws/",   ".ssh/"};
 #define NDEFAULT (sizeof(default_globs) / sizeof(default_globs[0]))
 
 int atr_alerts_new(atr_alerts **out, const atr_alert_rules *rules)
@@ -323,8 +323,7 @@ int atr_alerts_new(atr_alerts **out, const atr_alert_rules *rules)
 		return atr__err(ATR_EINVALID, "a failure burst is 1 to %u failed commands, not %u",
 		                ATR_ALERTS_MAX_FAIL_BURST_N, r.fail_burst_n);
 	if (r.fail_burst_seconds > ATR_ALERTS_WINDOW_S)
-		return atr__err(ATR_EINVALID,
-		                "a failure burst's window is 1 to %u seconds, not %u",
+		return atr__err(ATR_EINVALID, "a failure burst's window is 1 to %u seconds, not %u",
 		                (unsigned)ATR_ALERTS_WINDOW_S, r.fail_burst_seconds);
 	for (size_t i = 0; i < r.nsensitive; i++)
 		if (!r.sensitive[i] || !*r.sensitive[i] || strlen(r.sensitive[i]) > 255)
@@ -421,8 +420,7 @@ static int set_str(json_t *o, const char *k, const char *v)
  * NULL) becomes the detail, with the rule, severity and trigger added.
  */
 static int fire(atr_alerts *a, const atr_record *rec, unsigned flags, const char *rule,
-                const char *severity, const char *reason, json_t *facts, atr_alert_fn fn,
-                void *ctx)
+                const char *severity, const char *reason, json_t *facts, atr_alert_fn fn, void *ctx)
 {
 	const char *trig = atr_record_str(rec, "event_id");
 	json_t *ev = NULL, *d = facts ? facts : json_object();
@@ -464,8 +462,8 @@ static int fire(atr_alerts *a, const atr_record *rec, unsigned flags, const char
 
 /* ----------------------------------------------------------- the rules */
 
-static int rule_sensitive(atr_alerts *a, const atr_record *rec, const char *type,
-                          unsigned flags, atr_alert_fn fn, void *ctx)
+static int rule_sensitive(atr_alerts *a, const atr_record *rec, const char *type, unsigned flags,
+                          atr_alert_fn fn, void *ctx)
 {
 	const char *path = atr_record_str(rec, "target"), *verb, *glob = NULL;
 	char p[REASON_TEXT_MAX], reason[REASON_TEXT_MAX * 2 + 600];
@@ -489,8 +487,7 @@ static int rule_sensitive(atr_alerts *a, const atr_record *rec, const char *type
 	snprintf(reason, sizeof(reason), "'%.256s' %s a sensitive path '%s' (matches '%s')",
 	         who(rec) ? who(rec) : "?", verb, p, glob);
 	return fire(a, rec, flags, "sensitive_path", *verb == 'r' ? "medium" : "high", reason,
-	            json_pack("{s:s, s:s, s:s}", "path", path, "glob", glob, "access",
-	                      type + 5),
+	            json_pack("{s:s, s:s, s:s}", "path", path, "glob", glob, "access", type + 5),
 	            fn, ctx);
 }
 
@@ -532,8 +529,8 @@ static int rule_deny(atr_alerts *a, const atr_record *rec, int64_t ts, unsigned 
 	return fire(a, rec, flags, "deny", "medium", reason, facts, fn, ctx);
 }
 
-static int rule_after_deny(atr_alerts *a, const atr_record *rec, unsigned flags,
-                           atr_alert_fn fn, void *ctx)
+static int rule_after_deny(atr_alerts *a, const atr_record *rec, unsigned flags, atr_alert_fn fn,
+                           void *ctx)
 {
 	const char *job = atr_record_str(rec, "job_id"), *cmd = atr_record_str(rec, "target");
 	struct entry *e = job ? map_get(&a->denies, job) : NULL;
@@ -671,8 +668,8 @@ static int rule_failures(atr_alerts *a, const atr_record *rec, int64_t ts, unsig
 /* A session seen first: its latest hashes before 'rec', read back from the log. */
 static int look_back(atr_alerts *a, const char *session, uint64_t seq, struct hashes *h)
 {
-	atr_query q = {.session_id = session, .seq_to = seq, .descending = 1,
-	               .limit = LOOKBACK_EVENTS};
+	atr_query q = {
+	    .session_id = session, .seq_to = seq, .descending = 1, .limit = LOOKBACK_EVENTS};
 	const atr_record *r;
 	atr_cursor *cur = NULL;
 	int rc;
@@ -859,7 +856,9 @@ int atr_alerts_step(atr_alerts *a, atr_log *log, uint64_t from, uint64_t max, at
 		atr_alert al = {json_string_value(json_object_get(o, "rule")),
 		                json_string_value(json_object_get(o, "severity")),
 		                (uint64_t)json_integer_value(json_object_get(o, "seq")),
-		                json_string_value(json_object_get(o, "id")), text, strlen(text)};
+		                json_string_value(json_object_get(o, "id")),
+		                text,
+		                strlen(text)};
 
 		if ((rc = fn ? fn(ctx, &al) : 0) != 0)
 			break;
@@ -977,9 +976,9 @@ static int item_of(const atr_record *rec, json_t **out)
 	o = json_pack("{s:I, s:s?, s:s?, s:s?, s:O?, s:O?, s:s?, s:s?, s:O?, s:s?}", "seq",
 	              (json_int_t)atr_record_seq(rec), "event_id", atr_record_str(rec, "event_id"),
 	              "ts", atr_record_str(rec, "ts"), "rule", rule, "severity",
-	              json_object_get(d, "severity"), "target", json_object_get(d, "trigger_target"),
-	              "job_id", atr_record_str(rec, "job_id"), "session_id",
-	              atr_record_str(rec, "session_id"), "trigger_seq",
+	              json_object_get(d, "severity"), "target",
+	              json_object_get(d, "trigger_target"), "job_id", atr_record_str(rec, "job_id"),
+	              "session_id", atr_record_str(rec, "session_id"), "trigger_seq",
 	              json_object_get(d, "trigger_seq"), "reason", atr_record_str(rec, "reason"));
 	json_decref(d);
 	bad = !o;

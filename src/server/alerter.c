@@ -30,7 +30,7 @@ struct srv_alerter {
 	char *uri;
 	atr_log *log; /* the thread's own read-only handle */
 	atr_alerts *eng;
-	atr_alert_rules rules; /* the configuration's: it outlives the server */
+	atr_alert_rules rules;    /* the configuration's: it outlives the server */
 	struct srv_witness *hook; /* --alert-webhook, NULL without */
 	int curl_ready;
 
@@ -93,7 +93,8 @@ static void post_hook(struct srv_alerter *al, const atr_alert *a, uint64_t seq)
 		text = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(ev);
 	if (!text) {
-		fprintf(stderr, "agentrail serve: out of memory: alert %llu not sent to the webhook\n",
+		fprintf(stderr,
+		        "agentrail serve: out of memory: alert %llu not sent to the webhook\n",
 		        (unsigned long long)seq);
 		return;
 	}
@@ -277,22 +278,23 @@ int srv_alerter_metrics(struct srv_alerter *al, struct util_buf *b)
 
 	if (!al)
 		return 0;
-	if (srv_bufprintf(b,
-	                  "# HELP agentrail_alerts_total Alert events the server appended.\n"
-	                  "# TYPE agentrail_alerts_total counter\nagentrail_alerts_total %llu\n"
-	                  "# HELP agentrail_alerts_repeated_total Alerts found already in the "
-	                  "log when records were evaluated again after a restart.\n"
-	                  "# TYPE agentrail_alerts_repeated_total counter\n"
-	                  "agentrail_alerts_repeated_total %llu\n"
-	                  "# HELP agentrail_alerts_errors_total Failed alert steps and refused "
-	                  "alerts.\n# TYPE agentrail_alerts_errors_total counter\n"
-	                  "agentrail_alerts_errors_total %llu\n"
-	                  "# HELP agentrail_alerts_next_seq The next seq the alerter evaluates.\n"
-	                  "# TYPE agentrail_alerts_next_seq gauge\nagentrail_alerts_next_seq %llu\n",
-	                  (unsigned long long)__atomic_load_n(&al->m_fired, __ATOMIC_RELAXED),
-	                  (unsigned long long)__atomic_load_n(&al->m_repeated, __ATOMIC_RELAXED),
-	                  (unsigned long long)__atomic_load_n(&al->m_errors, __ATOMIC_RELAXED),
-	                  (unsigned long long)__atomic_load_n(&al->next, __ATOMIC_RELAXED)))
+	if (srv_bufprintf(
+	        b,
+	        "# HELP agentrail_alerts_total Alert events the server appended.\n"
+	        "# TYPE agentrail_alerts_total counter\nagentrail_alerts_total %llu\n"
+	        "# HELP agentrail_alerts_repeated_total Alerts found already in the "
+	        "log when records were evaluated again after a restart.\n"
+	        "# TYPE agentrail_alerts_repeated_total counter\n"
+	        "agentrail_alerts_repeated_total %llu\n"
+	        "# HELP agentrail_alerts_errors_total Failed alert steps and refused "
+	        "alerts.\n# TYPE agentrail_alerts_errors_total counter\n"
+	        "agentrail_alerts_errors_total %llu\n"
+	        "# HELP agentrail_alerts_next_seq The next seq the alerter evaluates.\n"
+	        "# TYPE agentrail_alerts_next_seq gauge\nagentrail_alerts_next_seq %llu\n",
+	        (unsigned long long)__atomic_load_n(&al->m_fired, __ATOMIC_RELAXED),
+	        (unsigned long long)__atomic_load_n(&al->m_repeated, __ATOMIC_RELAXED),
+	        (unsigned long long)__atomic_load_n(&al->m_errors, __ATOMIC_RELAXED),
+	        (unsigned long long)__atomic_load_n(&al->next, __ATOMIC_RELAXED)))
 		return -1;
 	if (!al->hook)
 		return 0;

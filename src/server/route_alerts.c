@@ -10,14 +10,14 @@
 
 #include "server/server.h"
 
-static const char *const rules[] = {"sensitive_path",        "deny",          "command_after_deny",
-                                    "token_spike",           "command_failure_burst",
-                                    "rules_changed",         "system_prompt_changed", NULL};
+static const char *const rules[] = {
+    "sensitive_path",        "deny",          "command_after_deny",    "token_spike",
+    "command_failure_burst", "rules_changed", "system_prompt_changed", NULL};
 
 void srv_h_alerts(struct srv_req *req)
 {
-	static const char *const allowed[] = {"rule", "session_id", "job_id", "limit", "cursor",
-	                                      NULL};
+	static const char *const allowed[] = {"rule",  "session_id", "job_id",
+	                                      "limit", "cursor",     NULL};
 	atr_alerts_filter f = {srv_arg_str(req, "rule"), srv_arg_str(req, "session_id"),
 	                       srv_arg_str(req, "job_id")};
 	const char *v = srv_arg_str(req, "limit"), *c = srv_arg_str(req, "cursor");
@@ -48,8 +48,8 @@ void srv_h_alerts(struct srv_req *req)
 		return;
 	}
 	if (c && srv_cursor_decode(c, &from) != 0) {
-		srv_reply_error(req, SRV_EBADREQ, "parameter 'cursor' is not a cursor this server made",
-		                "cursor");
+		srv_reply_error(req, SRV_EBADREQ,
+		                "parameter 'cursor' is not a cursor this server made", "cursor");
 		return;
 	}
 	if (!(log = srv_reader(req)))

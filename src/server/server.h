@@ -83,7 +83,8 @@ struct srv_config {
 	/* Alerts (alerter.c, docs/alerts.md): on unless 'alerts_off'. */
 	int alerts_off;
 	const char *alert_webhook; /* --alert-webhook URL; NULL: none */
-	atr_alert_rules alert_rules; /* --alert-sensitive, --alert-token-spike, --alert-fail-burst */
+	/* --alert-sensitive, --alert-token-spike, --alert-fail-burst */
+	atr_alert_rules alert_rules;
 };
 
 /*
@@ -528,7 +529,7 @@ void srv_reporter_announce(const struct srv_reporter *r);
 void srv_reporter_stop(struct srv_reporter *r);
 /* The server's --reports-dir, NULL without. */
 const char *srv_reports_dir(const struct srv *s);
-/* 1 when 'name' is a report file name: day-YYYY-MM-DD.EXT or week-YYYY-Www.EXT, EXT html|md|json. */
+/* 1 when 'name' is a report file: day-YYYY-MM-DD.EXT or week-YYYY-Www.EXT (html, md, json). */
 int srv_report_name_valid(const char *name);
 /* 1 when 'log' holds the reporter's x_report event for 'stem' ("day-2026-11-22"), 0 if not, <0. */
 int srv_report_logged(atr_log *log, const char *stem);

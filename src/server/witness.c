@@ -22,8 +22,8 @@ struct item {
 	uint64_t size;
 };
 
-const struct srv_push_kind srv_witness_kind = {"text/plain; charset=utf-8", "checkpoint",
-                                                "witness", "WITNESS", SRV_WITNESS_QUEUE, 1};
+const struct srv_push_kind srv_witness_kind = {
+    "text/plain; charset=utf-8", "checkpoint", "witness", "WITNESS", SRV_WITNESS_QUEUE, 1};
 
 struct srv_witness {
 	const struct srv_push_kind *kind;
@@ -223,18 +223,20 @@ static void *witness_run(void *arg)
 		if (rc == 0) {
 			__atomic_fetch_add(&w->m_delivered, 1, __ATOMIC_RELAXED);
 			if (backoff > 0)
-				fprintf(stderr,
-				        "agentrail serve: %s '%s' reached again: %s %llu delivered\n",
-				        w->kind->receiver, w->name, w->kind->noun,
-				        (unsigned long long)cur.size);
+				fprintf(
+				    stderr,
+				    "agentrail serve: %s '%s' reached again: %s %llu delivered\n",
+				    w->kind->receiver, w->name, w->kind->noun,
+				    (unsigned long long)cur.size);
 			backoff = 0;
 			free(cur.note);
 			cur.note = NULL;
 		} else if (rc < 0) {
 			__atomic_fetch_add(&w->m_rejected, 1, __ATOMIC_RELAXED);
-			fprintf(stderr, "agentrail serve: %s '%s' REFUSED %s %llu (%s); not retried\n",
-			        w->kind->shout, w->name, w->kind->noun, (unsigned long long)cur.size,
-			        why);
+			fprintf(stderr,
+			        "agentrail serve: %s '%s' REFUSED %s %llu (%s); not retried\n",
+			        w->kind->shout, w->name, w->kind->noun,
+			        (unsigned long long)cur.size, why);
 			free(cur.note);
 			cur.note = NULL;
 		} else {

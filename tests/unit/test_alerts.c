@@ -36,10 +36,10 @@ static int on_alert(void *ctx, const atr_alert *al)
 {
 	struct fx *f = ctx;
 
-	json_array_append_new(f->got, json_pack("{s:s, s:s, s:I, s:s, s:s}", "rule", al->rule,
-	                                        "severity", al->severity, "seq",
-	                                        (json_int_t)al->trigger_seq, "id", al->event_id,
-	                                        "json", al->json));
+	json_array_append_new(f->got,
+	                      json_pack("{s:s, s:s, s:I, s:s, s:s}", "rule", al->rule, "severity",
+	                                al->severity, "seq", (json_int_t)al->trigger_seq, "id",
+	                                al->event_id, "json", al->json));
 	return 0;
 }
 
@@ -87,7 +87,8 @@ static size_t feed(struct fx *f, int64_t sec, const char *fields)
 
 static const char *last(struct fx *f, const char *key)
 {
-	return json_string_value(json_object_get(json_array_get(f->got, json_array_size(f->got) - 1), key));
+	return json_string_value(
+	    json_object_get(json_array_get(f->got, json_array_size(f->got) - 1), key));
 }
 
 static json_t *last_event(struct fx *f)
@@ -110,7 +111,10 @@ static void test_sensitive_paths(void **state)
 
 	(void)state;
 	fx_open(&f, &r);
-	assert_int_equal(feed(&f, 0, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"/home/u/.ssh/id_rsa\",\"session_id\":\"s1\",\"job_id\":\"j1\""), 1);
+	assert_int_equal(feed(&f, 0,
+	                      "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"/home/u/.ssh/"
+	                      "id_rsa\",\"session_id\":\"s1\",\"job_id\":\"j1\""),
+	                 1);
 	assert_string_equal(last(&f, "rule"), "sensitive_path");
 	assert_string_equal(last(&f, "severity"), "medium");
 	e = last_event(&f);
@@ -119,40 +123,68 @@ static void test_sensitive_paths(void **state)
 	assert_string_equal(json_string_value(json_object_get(e, "target")), "sensitive_path");
 	assert_string_equal(json_string_value(json_object_get(e, "session_id")), "s1");
 	assert_string_equal(json_string_value(json_object_get(e, "job_id")), "j1");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "detail"), "trigger_seq")), 0);
-	assert_non_null(strstr(json_string_value(json_object_get(e, "reason")), "/home/u/.ssh/id_rsa"));
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(e, "detail"), "trigger_seq")), 0);
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(e, "reason")), "/home/u/.ssh/id_rsa"));
 	json_decref(e);
-	assert_int_equal(feed(&f, 1, "\"type\":\"file_write\",\"actor\":\"a\",\"target\":\"config/prod.pem\""), 1);
+	assert_int_equal(
+	    feed(&f, 1, "\"type\":\"file_write\",\"actor\":\"a\",\"target\":\"config/prod.pem\""),
+	    1);
 	assert_string_equal(last(&f, "severity"), "high");
-	assert_int_equal(feed(&f, 2, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\".env\""), 1);
-	assert_int_equal(feed(&f, 3, "\"type\":\"file_delete\",\"actor\":\"a\",\"target\":\"/srv/.aws/config\""), 1);
-	assert_int_equal(feed(&f, 4, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"/etc/credentials.json\""), 1);
-	assert_int_equal(feed(&f, 5, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"tls/server.key\""), 1);
+	assert_int_equal(feed(&f, 2, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\".env\""),
+	                 1);
+	assert_int_equal(
+	    feed(&f, 3, "\"type\":\"file_delete\",\"actor\":\"a\",\"target\":\"/srv/.aws/config\""),
+	    1);
+	assert_int_equal(
+	    feed(&f, 4,
+	         "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"/etc/credentials.json\""),
+	    1);
+	assert_int_equal(
+	    feed(&f, 5, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"tls/server.key\""), 1);
 	/* Not sensitive: a name that only starts like one, a directory named like a file. */
-	assert_int_equal(feed(&f, 6, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"environment.md\""), 0);
-	assert_int_equal(feed(&f, 7, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"docs/ssh/readme\""), 0);
-	assert_int_equal(feed(&f, 8, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"notes.pem.txt\""), 0);
+	assert_int_equal(
+	    feed(&f, 6, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"environment.md\""), 0);
+	assert_int_equal(
+	    feed(&f, 7, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"docs/ssh/readme\""),
+	    0);
+	assert_int_equal(
+	    feed(&f, 8, "\"type\":\"file_read\",\"actor\":\"a\",\"target\":\"notes.pem.txt\""), 0);
 	/* Only file events: a command mentioning the path is not a read. */
-	assert_int_equal(feed(&f, 9, "\"type\":\"command\",\"actor\":\"a\",\"target\":\"cat .env\",\"exit_code\":0"), 0);
+	assert_int_equal(
+	    feed(&f, 9,
+	         "\"type\":\"command\",\"actor\":\"a\",\"target\":\"cat .env\",\"exit_code\":0"),
+	    0);
 
 	/* The alert is an event the log takes, and taking it again appends nothing. */
-	assert_int_equal(atr_log_append(f.log, last(&f, "json"), strlen(last(&f, "json")), &res), 0);
+	assert_int_equal(atr_log_append(f.log, last(&f, "json"), strlen(last(&f, "json")), &res),
+	                 0);
 	assert_int_equal(res.duplicate, 0);
 	assert_string_equal(res.event_id, last(&f, "id"));
 	seq = res.seq;
-	assert_int_equal(atr_log_append(f.log, last(&f, "json"), strlen(last(&f, "json")), &res), 0);
+	assert_int_equal(atr_log_append(f.log, last(&f, "json"), strlen(last(&f, "json")), &res),
+	                 0);
 	assert_int_equal(res.duplicate, 1);
 	assert_int_equal(res.seq, seq);
 	/* No loops: an alert never alerts, even about a sensitive path. */
 	assert_int_equal(atr_log_get(f.log, seq, &rec), 0);
 	assert_int_equal(atr_alerts_feed(f.eng, rec, 0, on_alert, &f), 0);
 	atr_record_free(rec);
-	assert_int_equal(feed(&f, 10, "\"type\":\"file_read\",\"actor\":\"agentrail-alerts\",\"target\":\".env\""), 0);
+	assert_int_equal(
+	    feed(&f, 10,
+	         "\"type\":\"file_read\",\"actor\":\"agentrail-alerts\",\"target\":\".env\""),
+	    0);
 	fx_close(&f);
 }
 
-#define DENY(job) "\"type\":\"decision\",\"actor\":\"gate\",\"reason\":\"r\",\"job_id\":\"" job "\",\"policy\":{\"decision\":\"DENY\",\"rule_id\":\"no-rm\",\"reason\":\"rm is not allowed\"}"
-#define CMD(job, code) "\"type\":\"command\",\"actor\":\"a\",\"target\":\"rm -rf /\",\"job_id\":\"" job "\",\"exit_code\":" code
+#define DENY(job)                                                                                  \
+	"\"type\":\"decision\",\"actor\":\"gate\",\"reason\":\"r\",\"job_id\":\"" job              \
+	"\",\"policy\":{\"decision\":\"DENY\",\"rule_id\":\"no-rm\",\"reason\":\"rm is not "       \
+	"allowed\"}"
+#define CMD(job, code)                                                                             \
+	"\"type\":\"command\",\"actor\":\"a\",\"target\":\"rm -rf /\",\"job_id\":\"" job           \
+	"\",\"exit_code\":" code
 
 static void test_deny_and_command_after(void **state)
 {
@@ -163,7 +195,10 @@ static void test_deny_and_command_after(void **state)
 	fx_open(&f, NULL);
 	/* A command before any DENY, an ALLOW: nothing. */
 	assert_int_equal(feed(&f, 0, CMD("j1", "0")), 0);
-	assert_int_equal(feed(&f, 1, "\"type\":\"decision\",\"actor\":\"gate\",\"reason\":\"r\",\"job_id\":\"j1\",\"policy\":{\"decision\":\"ALLOW\"}"), 0);
+	assert_int_equal(feed(&f, 1,
+	                      "\"type\":\"decision\",\"actor\":\"gate\",\"reason\":\"r\",\"job_"
+	                      "id\":\"j1\",\"policy\":{\"decision\":\"ALLOW\"}"),
+	                 0);
 	assert_int_equal(feed(&f, 2, DENY("j1")), 1);
 	assert_string_equal(last(&f, "rule"), "deny");
 	e = last_event(&f);
@@ -176,7 +211,8 @@ static void test_deny_and_command_after(void **state)
 	assert_string_equal(last(&f, "rule"), "command_after_deny");
 	assert_string_equal(last(&f, "severity"), "high");
 	e = last_event(&f);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "detail"), "deny_seq")), 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(e, "detail"), "deny_seq")), 2);
 	assert_string_equal(json_string_value(json_object_get(e, "job_id")), "j1");
 	json_decref(e);
 	/* Once per DENY: the next command of the job is in its trail, not a second alert. */
@@ -187,7 +223,10 @@ static void test_deny_and_command_after(void **state)
 	fx_close(&f);
 }
 
-#define LLM(agent, session, n) "\"type\":\"llm_call\",\"actor\":\"x\",\"agent_id\":\"" agent "\",\"model\":\"m\",\"session_id\":\"" session "\",\"usage\":{\"input_tokens\":" n ",\"output_tokens\":0}"
+#define LLM(agent, session, n)                                                                     \
+	"\"type\":\"llm_call\",\"actor\":\"x\",\"agent_id\":\"" agent                              \
+	"\",\"model\":\"m\",\"session_id\":\"" session "\",\"usage\":{\"input_tokens\":" n         \
+	",\"output_tokens\":0}"
 
 static void test_token_spike(void **state)
 {
@@ -202,12 +241,17 @@ static void test_token_spike(void **state)
 	assert_int_equal(feed(&f, 20, LLM("A", "s3", "100000")), 0);
 	/* s3 is history now too: s1, s2, s3 = 100, 100, 100000, median 100. */
 	assert_int_equal(feed(&f, 30, LLM("A", "s4", "300")), 0);
-	assert_int_equal(feed(&f, 31, LLM("A", "s4", "200")), 0); /* 500: exactly 5 times, not more */
+	assert_int_equal(feed(&f, 31, LLM("A", "s4", "200")),
+	                 0); /* 500: exactly 5 times, not more */
 	assert_int_equal(feed(&f, 32, LLM("A", "s4", "1")), 1);
 	assert_string_equal(last(&f, "rule"), "token_spike");
 	e = last_event(&f);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "detail"), "session_tokens")), 501);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "detail"), "median_tokens")), 100);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(e, "detail"), "session_tokens")),
+	    501);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(e, "detail"), "median_tokens")),
+	    100);
 	json_decref(e);
 	/* Once per session. */
 	assert_int_equal(feed(&f, 33, LLM("A", "s4", "5000")), 0);
@@ -218,7 +262,9 @@ static void test_token_spike(void **state)
 	fx_close(&f);
 }
 
-#define FAIL(session, code) "\"type\":\"command\",\"actor\":\"a\",\"target\":\"make\",\"session_id\":\"" session "\",\"exit_code\":" code
+#define FAIL(session, code)                                                                        \
+	"\"type\":\"command\",\"actor\":\"a\",\"target\":\"make\",\"session_id\":\"" session       \
+	"\",\"exit_code\":" code
 
 static void test_failure_burst(void **state)
 {
@@ -236,7 +282,8 @@ static void test_failure_burst(void **state)
 	assert_int_equal(feed(&f, 45, FAIL("s1", "1")), 1);
 	assert_string_equal(last(&f, "rule"), "command_failure_burst");
 	e = last_event(&f);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "detail"), "first_seq")), 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(e, "detail"), "first_seq")), 0);
 	json_decref(e);
 	/* The window starts over: four more are not a burst. */
 	for (int i = 0; i < 4; i++)
@@ -248,7 +295,9 @@ static void test_failure_burst(void **state)
 	fx_close(&f);
 }
 
-#define HASHED(session, rules, prompt) "\"type\":\"output\",\"actor\":\"a\",\"session_id\":\"" session "\",\"rules_hash\":\"" rules "\",\"system_prompt_hash\":\"" prompt "\""
+#define HASHED(session, rules, prompt)                                                             \
+	"\"type\":\"output\",\"actor\":\"a\",\"session_id\":\"" session                            \
+	"\",\"rules_hash\":\"" rules "\",\"system_prompt_hash\":\"" prompt "\""
 
 static void test_hash_changes(void **state)
 {
@@ -259,21 +308,25 @@ static void test_hash_changes(void **state)
 	fx_open(&f, NULL);
 	assert_int_equal(feed(&f, 0, HASHED("s1", "r1", "p1")), 0);
 	assert_int_equal(feed(&f, 1, HASHED("s1", "r1", "p1")), 0);
-	assert_int_equal(feed(&f, 2, "\"type\":\"output\",\"actor\":\"a\",\"session_id\":\"s1\""), 0);
+	assert_int_equal(feed(&f, 2, "\"type\":\"output\",\"actor\":\"a\",\"session_id\":\"s1\""),
+	                 0);
 	/* Another session with other hashes: no change within a session. */
 	assert_int_equal(feed(&f, 3, HASHED("s2", "r9", "p9")), 0);
 	assert_int_equal(feed(&f, 4, HASHED("s1", "r2", "p1")), 1);
 	assert_string_equal(last(&f, "rule"), "rules_changed");
 	e = last_event(&f);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "detail"), "previous")), "r1");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "detail"), "current")), "r2");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(e, "detail"), "previous")), "r1");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(e, "detail"), "current")), "r2");
 	json_decref(e);
 	assert_int_equal(feed(&f, 5, HASHED("s1", "r2", "p2")), 1);
 	assert_string_equal(last(&f, "rule"), "system_prompt_changed");
 	assert_string_equal(last(&f, "severity"), "high");
 	assert_int_equal(feed(&f, 6, HASHED("s1", "r3", "p3")), 2);
 	/* No session: nothing to compare within. */
-	assert_int_equal(feed(&f, 7, "\"type\":\"output\",\"actor\":\"a\",\"rules_hash\":\"zz\""), 0);
+	assert_int_equal(feed(&f, 7, "\"type\":\"output\",\"actor\":\"a\",\"rules_hash\":\"zz\""),
+	                 0);
 	/* A new engine reads the session back: a change after a restart is caught. */
 	atr_alerts_free(f.eng);
 	assert_int_equal(atr_alerts_new(&f.eng, NULL), 0);
@@ -307,7 +360,8 @@ static void run_all(struct fx *f, struct sink *s, uint64_t from, uint64_t *end)
 
 	assert_int_equal(atr_log_size(f->log, &size), 0);
 	while (next < size)
-		assert_int_equal(atr_alerts_step(f->eng, f->log, next, 3, append_alert, s, &next), 0);
+		assert_int_equal(atr_alerts_step(f->eng, f->log, next, 3, append_alert, s, &next),
+		                 0);
 	*end = next;
 }
 
@@ -330,7 +384,7 @@ static void test_step_resume_warm(void **state)
 	put(&f, 0, LLM("A", "s1", "100"));
 	put(&f, 1, LLM("A", "s2", "100"));
 	put(&f, 2, LLM("A", "s3", "100"));
-	put(&f, 3, DENY("j1"));                 /* seq 3: an alert */
+	put(&f, 3, DENY("j1"));                            /* seq 3: an alert */
 	put(&f, 4, "\"type\":\"output\",\"actor\":\"a\""); /* seq 4 */
 	run_all(&f, &s, 0, &end);
 	assert_int_equal(s.appended, 1);
@@ -367,29 +421,41 @@ static void test_step_resume_warm(void **state)
 	atr_free(json);
 	assert_int_equal(json_array_size(items), 3);
 	assert_false(more);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "rule")), "command_after_deny");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "target")), "rm -rf /");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "severity")), "high");
-	assert_int_equal(json_integer_value(json_object_get(json_array_get(items, 2), "trigger_seq")), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "rule")),
+	                    "command_after_deny");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "target")),
+	                    "rm -rf /");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(items, 0), "severity")), "high");
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_array_get(items, 2), "trigger_seq")), 3);
 	assert_true(json_is_null(json_object_get(json_array_get(items, 2), "session_id")));
 	json_decref(items);
-	assert_int_equal(atr_alerts_list(f.log, &(atr_alerts_filter){.rule = "token_spike"}, UINT64_MAX, 0, &json, &more, &end), 0);
+	assert_int_equal(atr_alerts_list(f.log, &(atr_alerts_filter){.rule = "token_spike"},
+	                                 UINT64_MAX, 0, &json, &more, &end),
+	                 0);
 	items = json_loads(json, 0, NULL);
 	atr_free(json);
 	assert_int_equal(json_array_size(items), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "session_id")), "s4");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(items, 0), "session_id")), "s4");
 	json_decref(items);
-	assert_int_equal(atr_alerts_list(f.log, &(atr_alerts_filter){.job_id = "j1"}, UINT64_MAX, 1, &json, &more, &end), 0);
+	assert_int_equal(atr_alerts_list(f.log, &(atr_alerts_filter){.job_id = "j1"}, UINT64_MAX, 1,
+	                                 &json, &more, &end),
+	                 0);
 	items = json_loads(json, 0, NULL);
 	atr_free(json);
 	assert_int_equal(json_array_size(items), 1);
 	assert_true(more);
 	json_decref(items);
-	assert_int_equal(atr_alerts_list(f.log, &(atr_alerts_filter){.job_id = "j1"}, end, 1, &json, &more, &end), 0);
+	assert_int_equal(atr_alerts_list(f.log, &(atr_alerts_filter){.job_id = "j1"}, end, 1, &json,
+	                                 &more, &end),
+	                 0);
 	items = json_loads(json, 0, NULL);
 	atr_free(json);
 	assert_int_equal(json_array_size(items), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "rule")), "deny");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "rule")),
+	                    "deny");
 	assert_false(more);
 	json_decref(items);
 	fx_close(&f);
@@ -401,23 +467,30 @@ static void test_bad_rules(void **state)
 	atr_alerts *a = NULL;
 
 	(void)state;
-	assert_int_equal(atr_alerts_new(&a, &(atr_alert_rules){.fail_burst_n = 1001}), ATR_EINVALID);
+	assert_int_equal(atr_alerts_new(&a, &(atr_alert_rules){.fail_burst_n = 1001}),
+	                 ATR_EINVALID);
 	assert_null(a);
 	assert_non_null(strstr(atr_errmsg(), "1001"));
-	assert_int_equal(atr_alerts_new(&a, &(atr_alert_rules){.fail_burst_seconds = 700000}), ATR_EINVALID);
-	assert_int_equal(atr_alerts_new(&a, &(atr_alert_rules){.sensitive = empty, .nsensitive = 1}), ATR_EINVALID);
+	assert_int_equal(atr_alerts_new(&a, &(atr_alert_rules){.fail_burst_seconds = 700000}),
+	                 ATR_EINVALID);
+	assert_int_equal(
+	    atr_alerts_new(&a, &(atr_alert_rules){.sensitive = empty, .nsensitive = 1}),
+	    ATR_EINVALID);
 	assert_null(a);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_sensitive_paths, tmpstore_setup, tmpstore_teardown),
-	    cmocka_unit_test_setup_teardown(test_deny_and_command_after, tmpstore_setup, tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_sensitive_paths, tmpstore_setup,
+	                                    tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_deny_and_command_after, tmpstore_setup,
+	                                    tmpstore_teardown),
 	    cmocka_unit_test_setup_teardown(test_token_spike, tmpstore_setup, tmpstore_teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_burst, tmpstore_setup, tmpstore_teardown),
 	    cmocka_unit_test_setup_teardown(test_hash_changes, tmpstore_setup, tmpstore_teardown),
-	    cmocka_unit_test_setup_teardown(test_step_resume_warm, tmpstore_setup, tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_step_resume_warm, tmpstore_setup,
+	                                    tmpstore_teardown),
 	    cmocka_unit_test(test_bad_rules),
 	};
 
