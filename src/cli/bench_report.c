@@ -16,7 +16,7 @@
 
 enum { O_EVENTS = OPT_FIRST_CMD, O_RUNS, O_KEEP };
 
-enum { RSESSION = 100, RMAX_EVENT = 1024, RBATCH = 1000 };
+enum { RSESSION = 100, RMAX_EVENT = 1024 };
 
 #define BENCH_DATE "2026-04-01" /* Wednesday of 2026-W14 */
 
@@ -121,59 +121,28 @@ static int r_event(char *buf, size_t cap, uint64_t i, uint64_t n, int64_t week_u
 	}
 }
 
+struct r_week {
+	uint64_t n;
+	int64_t week_us;
+};
+
+static int r_event_at(char *buf, size_t cap, uint64_t i, void *ctx)
+{
+	const struct r_week *w = ctx;
+
+	return r_event(buf, cap, i, w->n, w->week_us);
+}
+
 static int r_fill(atr_log *log, uint64_t n, int64_t week_us)
 {
-	char *mem = malloc((size_t)RBATCH * RMAX_EVENT);
-	const char *texts[RBATCH];
-	size_t lens[RBATCH];
-	int rc = CLI_OK;
-
-	if (!mem)
-		return cli_fail("out of memory");
-	for (uint64_t off = 0; off < n && rc == CLI_OK; off += RBATCH) {
-		size_t k = n - off < RBATCH ? (size_t)(n - off) : RBATCH;
-
-		for (size_t j = 0; j < k; j++) {
-			int len = r_event(mem + j * RMAX_EVENT, RMAX_EVENT, off + j, n, week_us);
-
-			if (len < 0 || len >= RMAX_EVENT) {
-				cli_err("event %llu does not fit", (unsigned long long)(off + j));
-				rc = CLI_FAIL;
-				break;
-			}
-			texts[j] = mem + j * RMAX_EVENT;
-			lens[j] = (size_t)len;
-		}
-		if (rc == CLI_OK && atr_log_append_batch(log, texts, lens, k, NULL) != 0)
-			rc = cli_fail("append failed");
-	}
-	free(mem);
-	return rc;
-}
-
-/* Sign the filled tree with a fixed bench key, so the report finds its checkpoint. */
-static int r_sign(atr_log *log)
-{
+	/* Signed with a fixed bench key, so the report finds its checkpoint. */
 	static const uint8_t seed[32] = {7, 7, 7};
-	char *skey = NULL, *vkey = NULL, *note = NULL;
-	atr_signer *s = NULL;
-	int rc = CLI_OK;
+	struct r_week w = {n, week_us};
 
-	if (atr_keygen_seed("bench.agentrail.example/report", seed, &skey, &vkey) != 0 ||
-	    atr_signer_new(&s, skey) != 0 || atr_log_checkpoint_sign(log, s, &note, NULL) != 0)
-		rc = cli_fail("cannot sign a checkpoint");
-	atr_signer_free(s);
-	atr_free(skey);
-	atr_free(vkey);
-	atr_free(note);
-	return rc;
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
+	if (cli_bench_append(log, n, RMAX_EVENT, r_event_at, &w) != CLI_OK)
+		return CLI_FAIL;
+	return cli_bench_sign(log, "bench.agentrail.example/report", seed,
+	                      "cannot sign a checkpoint");
 }
 
 int cli_bench_report(struct cli *cli, int argc, char **argv)
@@ -239,7 +208,7 @@ int cli_bench_report(struct cli *cli, int argc, char **argv)
 	if (size == 0) {
 		double t0 = util_now_mono();
 
-		if (r_fill(log, events, week_us) != CLI_OK || r_sign(log) != CLI_OK)
+		if (r_fill(log, events, week_us) != CLI_OK)
 			goto out;
 		fill_s = util_now_mono() - t0;
 	}
@@ -282,9 +251,9 @@ int cli_bench_report(struct cli *cli, int argc, char **argv)
 		build[i] = t1 - t0;
 		render[i] = total[i] - build[i];
 	}
-	qsort(total, runs, sizeof(double), cmp_dbl);
-	qsort(build, runs, sizeof(double), cmp_dbl);
-	qsort(render, runs, sizeof(double), cmp_dbl);
+	qsort(total, runs, sizeof(double), cli_bench_cmp_double);
+	qsort(build, runs, sizeof(double), cli_bench_cmp_double);
+	qsort(render, runs, sizeof(double), cli_bench_cmp_double);
 	printf(
 	    "{\"bench\":\"report\",\"period\":\"week\",\"events\":%llu,\"events_in_period\":%llu,"
 	    "\"runs\":%llu,\"seconds\":%.3f,\"build_s\":%.3f,\"render_s\":%.3f,"

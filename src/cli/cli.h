@@ -115,6 +115,9 @@ int cli_finish_stdout(int code);
 /* Flush stdout; 1 (after saying so on stderr) when writing failed. */
 int cli_stdout_failed(void);
 
+/* A verifier's verdict line: {"status":S,"message":M} with 'json', else "S: M". */
+void cli_print_status(int json, const char *status, const char *message);
+
 /* Print verify's one-line verdict ("UNANCHORED: 10 records consistent, root ..."). */
 void cli_print_verify_status(const atr_verify_result *res, int keys);
 
@@ -177,6 +180,19 @@ void cli_import_close(struct importer *im);
 
 /* Shared by bench: fill a fresh store with 'n' synthetic events in batches of 'batch'. */
 int cli_bench_fill(atr_log *log, uint64_t n, uint64_t batch, double *seconds);
+
+/*
+ * Shared by bench: append events [0, n), 'event' writing event i into a
+ * buffer of 'max_event' bytes (its length answered), in durable batches of 1000.
+ */
+int cli_bench_append(atr_log *log, uint64_t n, size_t max_event,
+                     int (*event)(char *buf, size_t cap, uint64_t i, void *ctx), void *ctx);
+
+/* Shared by bench: sign a checkpoint with the key of 'origin' and 'seed'; 'fail' says why not. */
+int cli_bench_sign(atr_log *log, const char *origin, const uint8_t seed[32], const char *fail);
+
+/* Shared by bench: qsort's order of doubles, ascending. */
+int cli_bench_cmp_double(const void *a, const void *b);
 
 /* bench exec (bench_exec.c): argv[0] is "exec". */
 int cli_bench_exec(struct cli *cli, int argc, char **argv);

@@ -408,7 +408,7 @@ static int stop_server(pid_t pid)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
+int cli_bench_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 
@@ -536,7 +536,7 @@ static int bench_http(struct cli *cli, uint64_t events, uint64_t batch, uint64_t
 	if (started == 0)
 		goto out;
 
-	qsort(hb.latency, (size_t)hb.nreq, sizeof(*hb.latency), cmp_double);
+	qsort(hb.latency, (size_t)hb.nreq, sizeof(*hb.latency), cli_bench_cmp_double);
 	printf("{\"bench\":\"http\",\"events\":%llu,\"batch\":%llu,\"connections\":%llu,"
 	       "\"seconds\":%.6f,\"events_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
 	       "\"failures\":%llu}\n",
@@ -683,11 +683,11 @@ static int q_event(char *buf, size_t cap, uint64_t i)
 	return len;
 }
 
-/* Append events [0, n) of the query corpus in durable batches of 1000. */
-static int q_fill(atr_log *log, uint64_t n)
+int cli_bench_append(atr_log *log, uint64_t n, size_t max_event,
+                     int (*event)(char *buf, size_t cap, uint64_t i, void *ctx), void *ctx)
 {
 	enum { B = 1000 };
-	char *mem = malloc((size_t)B * QMAX_EVENT);
+	char *mem = malloc((size_t)B * max_event);
 	const char *texts[B];
 	size_t lens[B];
 	int rc = CLI_OK;
@@ -698,14 +698,14 @@ static int q_fill(atr_log *log, uint64_t n)
 		size_t k = n - off < B ? (size_t)(n - off) : B;
 
 		for (size_t j = 0; j < k; j++) {
-			int len = q_event(mem + j * QMAX_EVENT, QMAX_EVENT, off + j);
+			int len = event(mem + j * max_event, max_event, off + j, ctx);
 
-			if (len < 0 || len >= QMAX_EVENT) {
+			if (len < 0 || (size_t)len >= max_event) {
 				cli_err("event %llu does not fit", (unsigned long long)(off + j));
 				rc = CLI_FAIL;
 				break;
 			}
-			texts[j] = mem + j * QMAX_EVENT;
+			texts[j] = mem + j * max_event;
 			lens[j] = (size_t)len;
 		}
 		if (rc == CLI_OK && atr_log_append_batch(log, texts, lens, k, NULL) != 0)
@@ -715,26 +715,28 @@ static int q_fill(atr_log *log, uint64_t n)
 	return rc;
 }
 
-/*
- * Sign the filled store with a fixed bench key, so that evidence bundles
- * have a checkpoint to be proven against (signing the same tree again with
- * the same key answers the stored checkpoint).
- */
-static int q_sign(atr_log *log)
+int cli_bench_sign(atr_log *log, const char *origin, const uint8_t seed[32], const char *fail)
 {
-	static const uint8_t seed[32] = {'a', 'g', 'e', 'n', 't', 'r', 'a', 'i', 'l'};
 	atr_signer *s = NULL;
 	char *skey = NULL, *vkey = NULL, *note = NULL;
 	int rc = CLI_OK;
 
-	if (atr_keygen_seed("bench.agentrail.invalid/query", seed, &skey, &vkey) != 0 ||
-	    atr_signer_new(&s, skey) != 0 || atr_log_checkpoint_sign(log, s, &note, NULL) != 0)
-		rc = cli_fail("cannot sign a checkpoint of the bench store");
+	if (atr_keygen_seed(origin, seed, &skey, &vkey) != 0 || atr_signer_new(&s, skey) != 0 ||
+	    atr_log_checkpoint_sign(log, s, &note, NULL) != 0)
+		rc = cli_fail(fail);
 	atr_free(note);
 	atr_free(skey);
 	atr_free(vkey);
 	atr_signer_free(s);
 	return rc;
+}
+
+static const uint8_t q_seed[32] = {'a', 'g', 'e', 'n', 't', 'r', 'a', 'i', 'l'};
+
+static int q_event_at(char *buf, size_t cap, uint64_t i, void *ctx)
+{
+	(void)ctx;
+	return q_event(buf, cap, i);
 }
 
 /* R sequential GETs of one endpoint over one keep-alive connection. */
@@ -794,7 +796,7 @@ static int q_endpoint(const char *base, const char *name, uint64_t events, uint6
 		}
 	}
 	curl_easy_cleanup(h);
-	qsort(lat, (size_t)nreq, sizeof(*lat), cmp_double);
+	qsort(lat, (size_t)nreq, sizeof(*lat), cli_bench_cmp_double);
 	printf("{\"bench\":\"query\",\"endpoint\":\"%s\",\"events\":%llu,\"requests\":%llu,"
 	       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"failures\":%llu}\n",
 	       name, (unsigned long long)events, (unsigned long long)nreq,
@@ -834,9 +836,15 @@ static int bench_query(struct cli *cli, uint64_t events, uint64_t nreq, int stor
 	}
 	rc = cli_open(cli, 0, &log);
 	if (rc == CLI_OK)
-		rc = q_fill(log, events);
+		rc = cli_bench_append(log, events, QMAX_EVENT, q_event_at, NULL);
+	/*
+	 * Sign with a fixed bench key, so that evidence bundles have a checkpoint
+	 * to be proven against (signing the same tree again with the same key
+	 * answers the stored checkpoint).
+	 */
 	if (rc == CLI_OK)
-		rc = q_sign(log);
+		rc = cli_bench_sign(log, "bench.agentrail.invalid/query", q_seed,
+		                    "cannot sign a checkpoint of the bench store");
 	atr_log_free(log);
 	if (rc != CLI_OK)
 		goto out;

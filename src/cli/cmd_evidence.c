@@ -275,21 +275,6 @@ int cmd_evidence(struct cli *cli, int argc, char **argv)
 
 /* ------------------------------------------------------------ verify-evidence */
 
-static void print_result(int json, const char *status, const char *message)
-{
-	if (json) {
-		json_t *o = json_pack("{s:s, s:s}", "status", status, "message", message);
-		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-		if (text)
-			puts(text);
-		free(text);
-		json_decref(o);
-	} else {
-		printf("%s: %s\n", status, message);
-	}
-}
-
 int cmd_verify_evidence(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -335,7 +320,7 @@ int cmd_verify_evidence(struct cli *cli, int argc, char **argv)
 		goto done;
 	r = atr_evidence_verify(bundle, len, v, &info);
 	if (r == ATR_ETAMPER || r == ATR_EINVALID) {
-		print_result(json, r == ATR_ETAMPER ? "TAMPERED" : "MALFORMED", atr_errmsg());
+		cli_print_status(json, r == ATR_ETAMPER ? "TAMPERED" : "MALFORMED", atr_errmsg());
 		rc = r == ATR_ETAMPER ? E_TAMPERED : E_MALFORMED;
 		if (cli_stdout_failed())
 			rc = E_MALFORMED;

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "cli/cli.h"
 
 enum { O_KEY = OPT_FIRST_CMD, O_JSON };
@@ -57,20 +55,7 @@ int cmd_verify_proof(struct cli *cli, int argc, char **argv)
 		goto done;
 	r = atr_proof_bundle_verify(bundle, len, v, &info);
 	if (r == ATR_ETAMPER || r == ATR_EINVALID) {
-		const char *status = r == ATR_ETAMPER ? "TAMPERED" : "MALFORMED";
-
-		if (json) {
-			json_t *o =
-			    json_pack("{s:s, s:s}", "status", status, "message", atr_errmsg());
-			char *out = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-			if (out)
-				puts(out);
-			free(out);
-			json_decref(o);
-		} else {
-			printf("%s: %s\n", status, atr_errmsg());
-		}
+		cli_print_status(json, r == ATR_ETAMPER ? "TAMPERED" : "MALFORMED", atr_errmsg());
 		rc = cli_finish_stdout(P_BAD) == P_BAD ? P_BAD : P_ERROR;
 		goto done;
 	}

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 #include "cli/cli.h"
 #include "util/util.h"
 
@@ -275,6 +277,21 @@ int cli_finish_stdout(int code)
 	if (cli_stdout_failed())
 		return code == CLI_OK ? CLI_FAIL : code;
 	return code;
+}
+
+void cli_print_status(int json, const char *status, const char *message)
+{
+	if (json) {
+		json_t *o = json_pack("{s:s, s:s}", "status", status, "message", message);
+		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+		if (text)
+			puts(text);
+		free(text);
+		json_decref(o);
+	} else {
+		printf("%s: %s\n", status, message);
+	}
 }
 
 int cli_read_file(const char *path, size_t max, char **out, size_t *len)

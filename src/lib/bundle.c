@@ -400,18 +400,26 @@ static int check_bundle(json_t *o, const atr_verifier *key, atr_bundle_info *inf
 	return 0;
 }
 
+int atr__bundle_parse(const char *json, size_t len, json_t **out)
+{
+	json_error_t err;
+
+	if (!(*out = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err)))
+		return atr__err(ATR_EINVALID, "the bundle is not JSON: %s at byte %d", err.text,
+		                err.position);
+	return 0;
+}
+
 int atr_proof_bundle_verify(const char *json, size_t len, const atr_verifier *key,
                             atr_bundle_info *out)
 {
 	atr_bundle_info info;
-	json_error_t err;
-	json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+	json_t *o;
 	int rc;
 
 	memset(&info, 0, sizeof(info));
-	if (!o)
-		return atr__err(ATR_EINVALID, "the bundle is not JSON: %s at byte %d", err.text,
-		                err.position);
+	if ((rc = atr__bundle_parse(json, len, &o)) != 0)
+		return rc;
 	rc = check_bundle(o, key, &info);
 	json_decref(o);
 	if (rc == 0 && out)

@@ -24,7 +24,8 @@ int atr__bundle_checkpoint(atr_log *log, const char *note, size_t len, atr_check
  * A growing JSON text. Bundles are written as text rather than dumped from
  * a jansson tree: an evidence bundle holds every record of a job, and
  * building and dumping that tree cost most of the time of a request.
- * 'failed' is set (and further adds ignored) when memory runs out.
+ * 'failed' is set (and further adds ignored) when memory runs out. The
+ * approvals list (jobs.c) writes its answer with it too.
  */
 struct atr__text {
 	char *s;
@@ -50,6 +51,9 @@ int atr__bundle_reader_new(atr_log *log, uint64_t size, struct atr__bundle_reade
 void atr__bundle_reader_free(struct atr__bundle_reader *r);
 int atr__bundle_put_entry(atr_log *log, struct atr__bundle_reader *reader, const atr_record *rec,
                           uint64_t size, struct atr__text *t);
+
+/* Parse a bundle's text into '*out' (the caller's); ATR_EINVALID, saying where, if not JSON. */
+int atr__bundle_parse(const char *json, size_t len, json_t **out);
 
 /*
  * Check entry 'o' against the signed checkpoint 'cp': the record's bytes

@@ -784,14 +784,12 @@ int atr_evidence_verify(const char *json, size_t len, const atr_verifier *key,
                         atr_evidence_info *out)
 {
 	atr_evidence_info info;
-	json_error_t err;
-	json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+	json_t *o;
 	int rc;
 
 	memset(&info, 0, sizeof(info));
-	if (!o)
-		return atr__err(ATR_EINVALID, "the bundle is not JSON: %s at byte %d", err.text,
-		                err.position);
+	if ((rc = atr__bundle_parse(json, len, &o)) != 0)
+		return rc;
 	rc = check_evidence(o, key, &info);
 	json_decref(o);
 	if (rc == 0 && out)

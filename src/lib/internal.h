@@ -47,4 +47,10 @@ int atr__random(void *out, size_t n);
 /* Wall clock in microseconds since the epoch. */
 int64_t atr__now_us(void);
 
+/* Proleptic Gregorian calendar (timefmt.c): days since 1970-01-01 of a date, and back. */
+int64_t atr__days_from_civil(int64_t y, int m, int d);
+void atr__civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+/* The days of month 'm' (1..12) of year 'y'. */
+int atr__days_in_month(int64_t y, int m);
+
 #endif

@@ -16,6 +16,7 @@
 #include <agentrail/query.h>
 #include <agentrail/record.h>
 
+#include "bundlepriv.h"
 #include "internal.h"
 
 /* Call 'fn' on every record matching 'q', parsed (header only), in seq order. */
@@ -732,40 +733,10 @@ static int approvals_refresh(atr_approvals *c, atr_log *log)
 	return 0;
 }
 
-/* A growing answer text. */
-struct text {
-	char *s;
-	size_t len, cap;
-	int failed;
-};
-
-static void text_add(struct text *t, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (t->failed)
-		return;
-	if (t->cap - t->len < n + 1) {
-		size_t cap = t->cap ? t->cap : 256;
-		char *p;
-
-		while (cap - t->len < n + 1)
-			cap *= 2;
-		if (!(p = realloc(t->s, cap))) {
-			t->failed = 1;
-			return;
-		}
-		t->s = p;
-		t->cap = cap;
-	}
-	memcpy(t->s + t->len, s, n + 1);
-	t->len += n;
-}
-
 int atr_approvals_page(atr_approvals *c, atr_log *log, int include_resolved, uint64_t from_seq,
                        uint64_t limit, char **out, uint64_t *next_seq)
 {
-	struct text t = {0};
+	struct atr__text t = {0};
 	size_t lo, hi, total;
 	uint64_t got = 0;
 	int rc;
@@ -790,7 +761,7 @@ int atr_approvals_page(atr_approvals *c, atr_log *log, int include_resolved, uin
 		else
 			hi = mid;
 	}
-	text_add(&t, "[");
+	atr__text_adds(&t, "[");
 	for (; lo < total; lo++) {
 		const struct areq *r = &c->reqs[include_resolved ? lo : c->pend[lo]];
 		json_t *res = r->id ? json_object_get(c->res, r->id) : NULL;
@@ -800,12 +771,12 @@ int atr_approvals_page(atr_approvals *c, atr_log *log, int include_resolved, uin
 			break;
 		}
 		if (got++)
-			text_add(&t, ",");
-		text_add(&t, r->base);
-		text_add(&t, ",");
-		text_add(&t, res ? json_string_value(res) : "\"resolution\":\"pending\"}");
+			atr__text_adds(&t, ",");
+		atr__text_adds(&t, r->base);
+		atr__text_adds(&t, ",");
+		atr__text_adds(&t, res ? json_string_value(res) : "\"resolution\":\"pending\"}");
 	}
-	text_add(&t, "]");
+	atr__text_adds(&t, "]");
 	pthread_mutex_unlock(&c->mu);
 	if (t.failed) {
 		free(t.s);

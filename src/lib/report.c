@@ -31,33 +31,6 @@
 
 /* ---------------------------------------------------------------- calendar */
 
-int64_t atr__days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-void atr__civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
 int atr__weekday(int64_t days)
 {
 	/* 1970-01-01 was a Thursday (3, counting Monday as 0). */
@@ -114,14 +87,6 @@ const char *const atr__latency_label[ATR__LATENCY_BUCKETS] = {
     "< 1m", "1-5m", "5-15m", "15m-1h", "1-4h", "4-24h", ">= 24h",
 };
 
-static int days_in_month(int64_t y, int m)
-{
-	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return m == 2 && leap ? 29 : days[m - 1];
-}
-
 static int two(const char *s)
 {
 	if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
@@ -147,7 +112,7 @@ static int parse_date(const char *date, int64_t *days)
 		return atr__err(ATR_EINVALID, "date '%s': the year must be 1970 or later", date);
 	if (m < 1 || m > 12)
 		return atr__err(ATR_EINVALID, "date '%s': month %02d is not 01 to 12", date, m);
-	if (d < 1 || d > days_in_month(y, m))
+	if (d < 1 || d > atr__days_in_month(y, m))
 		return atr__err(ATR_EINVALID, "date '%s': %04d-%02d has no day %02d", date, y, m,
 		                d);
 	*days = atr__days_from_civil(y, m, d);

@@ -12,6 +12,8 @@
 
 #include <agentrail/report.h>
 
+#include "internal.h"
+
 #define ATR__US_PER_DAY  (INT64_C(86400) * 1000000)
 #define ATR__US_PER_HOUR (INT64_C(3600) * 1000000)
 
@@ -21,9 +23,7 @@ struct atr_report {
 	int64_t start_us, end_us;
 };
 
-/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
-int64_t atr__days_from_civil(int64_t y, int m, int d);
-void atr__civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+/* Calendar days to and from dates: atr__days_from_civil and atr__civil_from_days (internal.h). */
 
 /* 0 for Monday .. 6 for Sunday. */
 int atr__weekday(int64_t days);

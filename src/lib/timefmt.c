@@ -22,7 +22,7 @@ static int is_leap(int64_t y)
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static int days_in_month(int64_t y, int m)
+int atr__days_in_month(int64_t y, int m)
 {
 	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
@@ -34,7 +34,7 @@ static int days_in_month(int64_t y, int m)
  * March makes the leap day the last day of the year, so the day of the year
  * follows from the month by one linear formula.
  */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t atr__days_from_civil(int64_t y, int m, int d)
 {
 	int64_t era, yoe, doy, doe;
 
@@ -46,8 +46,8 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-/* The inverse of days_from_civil. */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+/* The inverse of atr__days_from_civil. */
+void atr__civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
 	int64_t era, doe, yoe, doy, mp;
 
@@ -99,7 +99,7 @@ int atr_time_parse(const char *text, int64_t *us)
 		return bad(text, "expected HH:MM:SS after the date");
 	if (mon < 1 || mon > 12)
 		return bad(text, "month out of range");
-	if (day < 1 || day > days_in_month(year, mon))
+	if (day < 1 || day > atr__days_in_month(year, mon))
 		return bad(text, "day out of range for the month");
 	if (hour > 23 || min > 59)
 		return bad(text, "time of day out of range");
@@ -137,7 +137,8 @@ int atr_time_parse(const char *text, int64_t *us)
 	}
 	if (*s)
 		return bad(text, "unexpected text after the timestamp");
-	t = (days_from_civil(year, mon, day) * SEC_PER_DAY + hour * 3600 + min * 60 + sec - off) *
+	t = (atr__days_from_civil(year, mon, day) * SEC_PER_DAY + hour * 3600 + min * 60 + sec -
+	     off) *
 	        US_PER_SEC +
 	    frac;
 	if (t < MIN_US || t > MAX_US)
@@ -175,7 +176,7 @@ void atr_time_format(int64_t us, char out[28])
 		secs += SEC_PER_DAY;
 		days--;
 	}
-	civil_from_days(days, &y, &m, &d);
+	atr__civil_from_days(days, &y, &m, &d);
 	/* By hand: this runs for every event, and snprintf costs more than the rest. */
 	put_digits(out, (int)y, 4);
 	out[4] = '-';

@@ -39,6 +39,7 @@ static const struct {
     {SRV_ETOOMANY, 413, "too_many_events"},
     {SRV_EUNAUTH, 401, "unauthorized"},
     {SRV_EFORBIDDEN, 403, "forbidden"},
+    {SRV_ERESERVED, 403, "reserved"},
     {SRV_EQUEUEFULL, 429, "queue_full"},
     {SRV_EJOBHASH, 409, "job_hash_mismatch"},
     {SRV_ERESOLVED, 409, "already_resolved"},

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <microhttpd.h>
 
@@ -32,23 +31,7 @@ struct srv_hook {
 
 static int hook_headers(struct srv_req *req)
 {
-	const char *ct =
-	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	char msg[300];
-
-	if (ct && *ct) {
-		size_t n = strcspn(ct, "; \t");
-
-		if (n != 16 || strncasecmp(ct, "application/json", n) != 0) {
-			snprintf(msg, sizeof(msg),
-			         "Content-Type '%.80s' is not supported; a hook payload is "
-			         "application/json",
-			         ct);
-			srv_reply_error(req, SRV_EMEDIA, msg, "Content-Type");
-			return -1;
-		}
-	}
-	return srv_check_body_headers(req);
+	return srv_check_json_headers(req, "a hook payload");
 }
 
 static void hook_release(struct srv_req *req)

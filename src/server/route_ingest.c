@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <zlib.h>
 
+#include "lib/jscan.h"
 #include "server/server.h"
 
 struct items {
@@ -361,6 +363,69 @@ void srv_ingest_release(struct srv_req *req)
 	req->ingest = NULL;
 }
 
+/*
+ * Events only the server's own routes and the operator's CLI write: tokens
+ * (`agentrail token`), policies (POST /api/v1/policies), erasure records
+ * (`agentrail prune`, `erase`), and anything signed by one of the server's
+ * own threads (actor "agentrail-…": alerts, reports). Taken through the
+ * ingest routes they would let a writer grant itself a role, publish a
+ * policy or hide a report. The type and actor are read as the event parser
+ * will read them: a value with an escape is decoded first.
+ */
+static const char *const reserved_types[] = {"token_change", "policy_publish", "policy_rollback",
+                                             "erasure", NULL};
+
+/* Member 'key' of one event as a C string in 'out' ("" when absent or not a string). */
+static void member_text(const char *ev, size_t len, const char *key, char *out, size_t cap)
+{
+	const char *v;
+	size_t n;
+	json_t *j;
+
+	out[0] = '\0';
+	if (atr__json_member(ev, len, key, &v, &n) != 0 || n < 2 || v[0] != '"')
+		return;
+	if (!memchr(v, '\\', n)) {
+		snprintf(out, cap, "%.*s", (int)(n - 2), v + 1);
+		return;
+	}
+	if ((j = json_loadb(v, n, JSON_DECODE_ANY, NULL)) != NULL) {
+		snprintf(out, cap, "%s", json_string_value(j) ? json_string_value(j) : "");
+		json_decref(j);
+	}
+}
+
+/* 0, or the index of the first event the ingest routes do not take ('*why' says why). */
+static int reserved_event(const struct items *it, size_t *index, char *why, size_t cap)
+{
+	char type[64], actor[64];
+
+	for (size_t i = 0; i < it->n; i++) {
+		member_text(it->text[i], it->len[i], "type", type, sizeof(type));
+		member_text(it->text[i], it->len[i], "actor", actor, sizeof(actor));
+		for (const char *const *t = reserved_types; *t; t++)
+			if (!strcmp(type, *t)) {
+				snprintf(why, cap,
+				         "event %zu: type '%s' is written only by the server's own "
+				         "routes "
+				         "and the operator's CLI (see docs/server.md), not through "
+				         "ingest",
+				         i, type);
+				*index = i;
+				return 1;
+			}
+		if (!strncmp(actor, SRV_OWN_ACTOR_PREFIX, strlen(SRV_OWN_ACTOR_PREFIX))) {
+			snprintf(why, cap,
+			         "event %zu: actor '%s' is reserved for the server's own threads "
+			         "(names starting '%s')",
+			         i, actor, SRV_OWN_ACTOR_PREFIX);
+			*index = i;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int srv_ingest_parse(struct srv_req *req)
 {
 	struct srv_ingest *in;
@@ -384,6 +449,17 @@ int srv_ingest_parse(struct srv_req *req)
 	}
 	if (split_body(body, len, req->ndjson, &in->it, &e) != 0)
 		goto split_error;
+	{
+		char why[300];
+		size_t idx;
+
+		if (reserved_event(&in->it, &idx, why, sizeof(why))) {
+			snprintf(at, sizeof(at), "event %zu", idx);
+			srv_reply_error(req, SRV_ERESERVED, why, at);
+			srv_ingest_release(req);
+			return -1;
+		}
+	}
 	/* Bigger than the whole queue: it would never fit, so retrying cannot help. */
 	if (in->it.n > srv_queue_max(req->srv)) {
 		char msg[200];

@@ -59,6 +59,8 @@ struct MHD_Response;
 #define SRV_MAX_REPORT_DELAY     43200u /* 12 h */
 #define SRV_REPORT_TYPE          "x_report"
 #define SRV_REPORT_ACTOR         "agentrail-reports"
+/* Actors of the server's own threads; the ingest routes refuse them from producers. */
+#define SRV_OWN_ACTOR_PREFIX "agentrail-"
 
 struct srv_config {
 	const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
@@ -114,6 +116,7 @@ enum srv_error {
 	SRV_EJOBHASH = -111,  /* job_hash differs from the request's (409 job_hash_mismatch) */
 	SRV_ERESOLVED = -112, /* the approval was already resolved (409 already_resolved) */
 	SRV_ESELF = -113,     /* an approver resolving their own request (403 self_approval) */
+	SRV_ERESERVED = -114, /* a type or actor only the server's own routes write (403 reserved) */
 	/* GET /api/v1/jobs/{id}/evidence (route_evidence.c) */
 	SRV_ENOCHECKPOINT = -130, /* no signed checkpoint covers the job yet (409 no_checkpoint) */
 	/* GET /api/v1/reports/{name} (route_reports.c) */

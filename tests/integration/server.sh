@@ -1,6 +1,7 @@
 # Helpers for tests that run a real `agentrail serve` (source after lib.sh):
-# a free loopback port, start and stop with SIGTERM, and an HTTP call that
-# keeps the status, body and headers of the answer.
+# a free loopback port, start and stop with SIGTERM, an HTTP call that
+# keeps the status, body and headers of the answer (with a token: call), and
+# the node packages a test drives the server with (npm_ci).
 
 command -v curl >/dev/null || { echo "$TEST_NAME: curl is missing (scripts/bootstrap)"; exit 1; }
 
@@ -44,3 +45,30 @@ http() {
 }
 post() { http POST /api/v1/events -H 'Content-Type: application/json' --data-binary "$@"; }
 jq_() { py "$1" <<<"$BODY"; }
+# call TOKEN METHOD PATH [CURL ARGS...]: http with the token ('' for none).
+call() {
+	local tok=$1 m=$2 p=$3
+	shift 3
+	if [ -n "$tok" ]; then
+		http "$m" "$p" -H "Authorization: Bearer $tok" "$@"
+	else
+		http "$m" "$p" "$@"
+	fi
+}
+
+# npm_ci SRC DEST: the node packages pinned by SRC/package-lock.json, installed
+# with `npm ci` into DEST and reused while the lock file is unchanged; a failed
+# install fails the test and ends it.
+npm_ci() {
+	local src=$1 dest=$2
+	if ! cmp -s "$src/package-lock.json" "$dest/package-lock.json" || [ ! -d "$dest/node_modules" ]; then
+		rm -rf "$dest"
+		mkdir -p "$dest"
+		cp "$src/package.json" "$src/package-lock.json" "$dest/"
+		if ! (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error) >"$T/npm.log" 2>&1; then
+			fail "npm ci failed: $(tail -5 "$T/npm.log")"
+			rm -rf "$dest"
+			finish
+		fi
+	fi
+}

@@ -8,12 +8,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/server.sh"
 
-# call TOKEN METHOD PATH [CURL ARGS...]
-call() {
-	local tok=$1 m=$2 p=$3
-	shift 3
-	http "$m" "$p" -H "Authorization: Bearer $tok" "$@"
-}
 # resolve TOKEN ID BODY
 resolve() { call "$1" POST "/api/v1/approvals/$2/resolve" -H 'Content-Type: application/json' --data-binary "$3"; }
 tok() { "$AGENTRAIL" --store "$STORE" token create --role "$1" --name "$2" --actor admin | tail -n 1; }

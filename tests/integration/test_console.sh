@@ -24,16 +24,7 @@ done
 [ -x "$CHROMIUM" ] || { fail "$CHROMIUM is missing (scripts/bootstrap installs Debian's chromium)"; finish; }
 
 # ------------------------------------------------------------ playwright-core from npm
-if ! cmp -s "$SRC/package-lock.json" "$JS/package-lock.json" || [ ! -d "$JS/node_modules" ]; then
-	rm -rf "$JS"
-	mkdir -p "$JS"
-	cp "$SRC/package.json" "$SRC/package-lock.json" "$JS/"
-	if ! (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error) >"$T/npm.log" 2>&1; then
-		fail "npm ci failed: $(tail -5 "$T/npm.log")"
-		rm -rf "$JS"
-		finish
-	fi
-fi
+npm_ci "$SRC" "$JS"
 cp "$SRC/console.test.mjs" "$JS/"
 assert_eq 1.65.1 "$(node -p 'require(process.argv[1]).version' "$JS/node_modules/playwright-core/package.json")" \
 	"the pinned playwright-core"

@@ -15,11 +15,6 @@ INDEP="python3 $(dirname "$0")/indep_verify.py"
 V1=$'Pushes to main need one approval by a maintainer.\nHotfixes count as pushes.'
 V2='Pushes to main need two approvals.'
 
-call() {
-	local tok=$1 m=$2 p=$3
-	shift 3
-	http "$m" "$p" -H "Authorization: Bearer $tok" "$@"
-}
 tok() { ar token create --role "$1" --name "$2" --actor admin | tail -n 1; }
 # event JSON: appended by the writer.
 event() {

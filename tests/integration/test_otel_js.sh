@@ -20,16 +20,7 @@ for tool in node npm; do
 done
 
 # ------------------------------------------------------------ the SDK from npm
-if ! cmp -s "$SRC/package-lock.json" "$JS/package-lock.json" || [ ! -d "$JS/node_modules" ]; then
-	rm -rf "$JS"
-	mkdir -p "$JS"
-	cp "$SRC/package.json" "$SRC/package-lock.json" "$JS/"
-	if ! (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error) >"$T/npm.log" 2>&1; then
-		fail "npm ci failed: $(tail -5 "$T/npm.log")"
-		rm -rf "$JS"
-		finish
-	fi
-fi
+npm_ci "$SRC" "$JS"
 cp "$SRC/export.mjs" "$JS/"
 assert_eq 2.12.1 "$(node -p 'require(process.argv[1]).version' "$JS/node_modules/@opentelemetry/sdk-trace-base/package.json")" \
 	"the pinned sdk-trace-base"

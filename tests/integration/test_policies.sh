@@ -10,11 +10,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/server.sh"
 
-call() {
-	local tok=$1 m=$2 p=$3
-	shift 3
-	http "$m" "$p" -H "Authorization: Bearer $tok" "$@"
-}
 # publish TOKEN BODY
 publish() { call "$1" POST /api/v1/policies -H 'Content-Type: application/json' --data-binary "$2"; }
 tok() { "$AGENTRAIL" --store "$STORE" token create --role "$1" --name "$2" --actor root | tail -n 1; }

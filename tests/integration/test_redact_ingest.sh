@@ -13,11 +13,6 @@ set -euo pipefail
 
 CORPUS="$(cd "$(dirname "$0")/../data/redact" && pwd)"
 tok() { "$AGENTRAIL" --store "$STORE" token create --role "$1" --actor admin | tail -n 1; }
-call() {
-	local tok=$1 m=$2 p=$3
-	shift 3
-	http "$m" "$p" -H "Authorization: Bearer $tok" "$@"
-}
 # in_files NEEDLE FILE...: occurrences of NEEDLE in the raw bytes of the files.
 in_files() {
 	local n=$1

@@ -8,16 +8,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/server.sh"
 
-# call TOKEN METHOD PATH [CURL ARGS...]: http with the token ('' for none).
-call() {
-	local tok=$1 m=$2 p=$3
-	shift 3
-	if [ -n "$tok" ]; then
-		http "$m" "$p" -H "Authorization: Bearer $tok" "$@"
-	else
-		http "$m" "$p" "$@"
-	fi
-}
 EV='{"type":"output","actor":"agent-1"}'
 postev() { call "$1" POST /api/v1/events -H 'Content-Type: application/json' --data-binary "$EV"; }
 

@@ -60,10 +60,25 @@ assert_eq '["pending", null, true]' "$(jq_ '[d["decisions"][0]["resolution"], d[
 posted "{\"type\":\"approval_resolved\",\"actor\":\"carol\",$JOB,\"trace_id\":\"T1\",\"event_id\":\"$E7\",\"parent_event_id\":\"$E6\",\"reason\":\"checked the recipients\",\"approval\":{\"id\":\"A1\",\"resolution\":\"approved\",\"resolved_by\":\"carol\",\"comment\":\"fine to send\"}}"
 posted "{\"type\":\"output_safety\",\"actor\":\"guard\",$JOB,\"trace_id\":\"T2\",\"event_id\":\"$E8\",\"reason\":\"no secrets in the output\",\"policy\":{\"decision\":\"ALLOW\",\"rule_id\":\"OS-1\"}}"
 posted "{\"type\":\"task_outcome\",\"actor\":\"agent-1\",$JOB,\"trace_id\":\"T2\",\"event_id\":\"$E9\",\"outcome\":\"success\",\"detail\":{\"summary\":\"done\"}}"
-posted "{\"type\":\"policy_publish\",\"actor\":\"admin\",\"event_id\":\"$P1\",\"reason\":\"publish rules v2\",\"policy\":{\"snapshot\":\"snap-2\"}}"
+# Policy events come only from the server's policy routes or the operator's
+# own CLI on the store: the ingest route refuses them, so write these locally.
+PUB="{\"type\":\"policy_publish\",\"actor\":\"admin\",\"event_id\":\"$P1\",\"reason\":\"publish rules v2\",\"policy\":{\"snapshot\":\"snap-2\"}}"
+post "$PUB"
+assert_eq "403 reserved event 0" "$CODE $(jq_ 'd["error"]["code"] + " " + d["error"]["at"]')" "policy_publish through ingest"
+echo "$PUB" | expect_exit 0 ar import --quiet -
 # Another session with a parent outside it, and one event outside any job.
 posted "{\"type\":\"tool_call\",\"actor\":\"agent-2\",\"target\":\"lookup\",\"session_id\":\"S2\",\"run_id\":\"R2\",\"event_id\":\"$O1\",\"parent_event_id\":\"$E2\"}"
-posted "{\"type\":\"policy_rollback\",\"actor\":\"admin\",\"event_id\":\"$P2\",\"reason\":\"v2 blocks too much\",\"policy\":{\"snapshot\":\"snap-1\"}}"
+echo "{\"type\":\"policy_rollback\",\"actor\":\"admin\",\"event_id\":\"$P2\",\"reason\":\"v2 blocks too much\",\"policy\":{\"snapshot\":\"snap-1\"}}" | expect_exit 0 ar import --quiet -
+# The other reserved writes: tokens, erasure records, the server's own actors,
+# also when the type is spelled with an escape or sits later in a batch.
+post '{"type":"token_change","actor":"mallory","reason":"x","detail":{"action":"create","token_id":"0123456789abcdef","role":"admin","token_hash":"00"}}'
+assert_eq "403 reserved" "$CODE $(jq_ 'd["error"]["code"]')" "token_change through ingest"
+post '[{"type":"output","actor":"a"},{"type":"\u0074oken_change","actor":"mallory","reason":"x"}]'
+assert_eq "403 event 1" "$CODE $(jq_ 'd["error"]["at"]')" "escaped token_change in a batch"
+post '{"type":"erasure","actor":"mallory","reason":"hide it"}'
+assert_eq 403 "$CODE" "erasure through ingest"
+post '{"type":"x_report","level":"pipeline","actor":"agentrail-reports","reason":"fake"}'
+assert_eq "403 reserved" "$CODE $(jq_ 'd["error"]["code"]')" "the reporter's actor through ingest"
 
 # ------------------------------------------------------------ job state
 get /api/v1/jobs/J1

@@ -8,12 +8,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/server.sh"
 
-# call TOKEN METHOD PATH [CURL ARGS...]
-call() {
-	local tok=$1 m=$2 p=$3
-	shift 3
-	http "$m" "$p" -H "Authorization: Bearer $tok" "$@"
-}
 header() { grep -i "^$1:" <<<"$HDRS" | head -1 | sed 's/^[^:]*: *//'; }
 is_json() { python3 -c 'import json,sys; json.loads(sys.stdin.read())' <<<"$BODY" && echo ok || echo "not JSON"; }
 
