@@ -63,6 +63,12 @@ typedef struct atr_verify_opts {
 	size_t nkeys;
 	const char *const *anchors; /* signed checkpoint notes, NUL-terminated */
 	size_t nanchors;
+	/*
+	 * Called from the verifying thread every 65,536 records read, with
+	 * the count so far (for a progress display); NULL: not called.
+	 */
+	void (*progress)(void *ctx, uint64_t records);
+	void *progress_ctx;
 } atr_verify_opts;
 
 typedef void (*atr_finding_fn)(void *ctx, const atr_finding *f);

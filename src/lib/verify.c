@@ -471,7 +471,8 @@ static int place_record(struct checker *c, uint64_t pos, const struct hashed *h,
 
 	if (c->erased_run && !(h->seq_ok && h->commit_ok && h->payload == 2 && h->seq == pos))
 		flush_erased(c);
-	c->res->records++;
+	if (++c->res->records % 65536 == 0 && c->opts->progress)
+		c->opts->progress(c->opts->progress_ctx, c->res->records);
 	c->res->bytes += bytes;
 	if ((rc = atr__edge_append(c->edge, &h->leaf)) < 0)
 		return rc;

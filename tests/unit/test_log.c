@@ -235,6 +235,36 @@ static void test_query_cursor(void **state)
 	atr_log_free(log);
 }
 
+/* The progress callback: every 65,536 records read, with the count so far. */
+static void on_progress(void *ctx, uint64_t records)
+{
+	uint64_t *seen = ctx;
+
+	assert_int_equal(records, (seen[0] + 1) * 65536);
+	seen[0]++;
+}
+
+static void test_verify_progress(void **state)
+{
+	enum { N = 140000, BATCH = 10000 };
+	atr_log *log = open_log();
+	const char *evs[BATCH];
+	atr_verify_opts opts = {.progress = on_progress};
+	atr_verify_result vr;
+	uint64_t seen = 0;
+
+	(void)state;
+	for (int i = 0; i < BATCH; i++)
+		evs[i] = "{\"type\":\"output\",\"actor\":\"a\"}";
+	for (int i = 0; i < N / BATCH; i++)
+		assert_int_equal(atr_log_append_batch(log, evs, NULL, BATCH, NULL), 0);
+	opts.progress_ctx = &seen;
+	assert_int_equal(atr_log_verify(log, &opts, NULL, NULL, &vr), 0);
+	assert_int_equal(vr.records, N);
+	assert_int_equal(seen, N / 65536);
+	atr_log_free(log);
+}
+
 static void test_open_errors(void **state)
 {
 	atr_log *log = (atr_log *)1;
@@ -258,6 +288,8 @@ int main(void)
 	                                    tmpstore_teardown),
 	    cmocka_unit_test_setup_teardown(test_two_handles, tmpstore_setup, tmpstore_teardown),
 	    cmocka_unit_test_setup_teardown(test_query_cursor, tmpstore_setup, tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_progress, tmpstore_setup,
+	                                    tmpstore_teardown),
 	    cmocka_unit_test(test_open_errors),
 	};
 

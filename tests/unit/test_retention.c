@@ -77,7 +77,7 @@ static void keys_free(struct keys *k)
 static void check_all(atr_log *log, const struct keys *k, uint64_t erased, uint64_t pruned)
 {
 	const atr_verifier *vs[1] = {k->v};
-	atr_verify_opts opts = {vs, 1, NULL, 0};
+	atr_verify_opts opts = {.keys = vs, .nkeys = 1};
 	atr_verify_result res;
 	atr_checkpoint cp;
 	uint64_t size, proven = 0;

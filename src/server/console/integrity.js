@@ -106,8 +106,10 @@ async function verifyPanel(ctx, box) {
     }
     bar.hidden = false;
     if (s.state === "running") {
-      bar.removeAttribute("value"); // indeterminate: the check reports its count at the end
-      state.replaceChildren(h("p", {}, "Checking " + s.total + " records… " + (s.elapsed_ms / 1000).toFixed(1) + " s"));
+      bar.max = Math.max(1, s.total);
+      if (s.checked) bar.value = Math.min(s.checked, s.total);
+      else bar.removeAttribute("value"); // indeterminate until the first 65,536 records are read
+      state.replaceChildren(h("p", {}, "Checking " + (s.checked ? s.checked + " / " : "") + s.total + " records… " + (s.elapsed_ms / 1000).toFixed(1) + " s"));
       return;
     }
     bar.max = Math.max(1, s.total);
