@@ -129,6 +129,9 @@ ATR_EXTERN int atr_export_verify(const char *path, const atr_verify_opts *opts, 
 /* "OK", "TAMPERED", ... */
 ATR_EXTERN const char *atr_verify_status_name(atr_verify_status s);
 
+/* "record_changed", "payload_erased", "pruned", ...; "unknown" for anything else. */
+ATR_EXTERN const char *atr_finding_kind_name(atr_finding_kind k);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,39 +21,6 @@ struct findings {
 	int oom;
 };
 
-static const char *kind_name(atr_finding_kind k)
-{
-	switch (k) {
-	case ATR_FINDING_RECORD_CHANGED:
-		return "record_changed";
-	case ATR_FINDING_PAYLOAD_CHANGED:
-		return "payload_changed";
-	case ATR_FINDING_PAYLOAD_ERASED:
-		return "payload_erased";
-	case ATR_FINDING_MISSING:
-		return "missing";
-	case ATR_FINDING_REORDERED:
-		return "reordered";
-	case ATR_FINDING_MALFORMED:
-		return "malformed";
-	case ATR_FINDING_TREE_MISMATCH:
-		return "tree_mismatch";
-	case ATR_FINDING_TRUNCATED:
-		return "truncated";
-	case ATR_FINDING_CHECKPOINT_MISMATCH:
-		return "checkpoint_mismatch";
-	case ATR_FINDING_BAD_SIGNATURE:
-		return "bad_signature";
-	case ATR_FINDING_FORK:
-		return "fork";
-	case ATR_FINDING_UNANCHORED:
-		return "unanchored";
-	case ATR_FINDING_PRUNED:
-		return "pruned";
-	}
-	return "unknown";
-}
-
 static void on_finding(void *ctx, const atr_finding *f)
 {
 	struct findings *fs = ctx;
@@ -61,7 +28,7 @@ static void on_finding(void *ctx, const atr_finding *f)
 
 	if (fs->json) {
 		json_t *o = json_pack(
-		    "{s:s, s:o, s:o, s:o, s:s}", "kind", kind_name(f->kind), "seq",
+		    "{s:s, s:o, s:o, s:o, s:s}", "kind", atr_finding_kind_name(f->kind), "seq",
 		    f->has_seq ? json_integer((json_int_t)f->seq) : json_null(), "seq_last",
 		    f->has_seq ? json_integer((json_int_t)f->seq_last) : json_null(),
 		    "checkpoint_size", f->size ? json_integer((json_int_t)f->size) : json_null(),
@@ -90,7 +57,7 @@ static void on_finding(void *ctx, const atr_finding *f)
 		return;
 	}
 	/* "record_changed" reads as "record changed". */
-	for (const char *p = kind_name(f->kind); *p; p++)
+	for (const char *p = atr_finding_kind_name(f->kind); *p; p++)
 		putchar(*p == '_' ? ' ' : *p);
 	putchar('\n');
 }

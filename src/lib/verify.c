@@ -27,6 +27,39 @@
 /* Skipped seqs an export check remembers, to tell a moved record from a missing one. */
 #define MAX_PENDING 64
 
+const char *atr_finding_kind_name(atr_finding_kind k)
+{
+	switch (k) {
+	case ATR_FINDING_RECORD_CHANGED:
+		return "record_changed";
+	case ATR_FINDING_PAYLOAD_CHANGED:
+		return "payload_changed";
+	case ATR_FINDING_PAYLOAD_ERASED:
+		return "payload_erased";
+	case ATR_FINDING_MISSING:
+		return "missing";
+	case ATR_FINDING_REORDERED:
+		return "reordered";
+	case ATR_FINDING_MALFORMED:
+		return "malformed";
+	case ATR_FINDING_TREE_MISMATCH:
+		return "tree_mismatch";
+	case ATR_FINDING_TRUNCATED:
+		return "truncated";
+	case ATR_FINDING_CHECKPOINT_MISMATCH:
+		return "checkpoint_mismatch";
+	case ATR_FINDING_BAD_SIGNATURE:
+		return "bad_signature";
+	case ATR_FINDING_FORK:
+		return "fork";
+	case ATR_FINDING_UNANCHORED:
+		return "unanchored";
+	case ATR_FINDING_PRUNED:
+		return "pruned";
+	}
+	return "unknown";
+}
+
 const char *atr_verify_status_name(atr_verify_status s)
 {
 	switch (s) {

@@ -49,39 +49,6 @@ static int64_t clock_us(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static const char *kind_name(atr_finding_kind k)
-{
-	/* By name, not by position: kinds are added to verify.h over time. */
-	switch (k) {
-	case ATR_FINDING_RECORD_CHANGED:
-		return "record_changed";
-	case ATR_FINDING_PAYLOAD_CHANGED:
-		return "payload_changed";
-	case ATR_FINDING_PAYLOAD_ERASED:
-		return "payload_erased";
-	case ATR_FINDING_MISSING:
-		return "missing";
-	case ATR_FINDING_REORDERED:
-		return "reordered";
-	case ATR_FINDING_MALFORMED:
-		return "malformed";
-	case ATR_FINDING_TREE_MISMATCH:
-		return "tree_mismatch";
-	case ATR_FINDING_TRUNCATED:
-		return "truncated";
-	case ATR_FINDING_CHECKPOINT_MISMATCH:
-		return "checkpoint_mismatch";
-	case ATR_FINDING_BAD_SIGNATURE:
-		return "bad_signature";
-	case ATR_FINDING_FORK:
-		return "fork";
-	case ATR_FINDING_UNANCHORED:
-		return "unanchored";
-	default:
-		return "other";
-	}
-}
-
 /* Findings arrive on the verify thread; the status answer reads them under the lock. */
 static void on_finding(void *ctx, const atr_finding *f)
 {
@@ -92,7 +59,7 @@ static void on_finding(void *ctx, const atr_finding *f)
 
 		V.findings[i] = strdup(f->message ? f->message : "");
 		if (V.findings[i]) {
-			V.kinds[i] = kind_name(f->kind);
+			V.kinds[i] = atr_finding_kind_name(f->kind);
 			V.seqs[i] = f->seq;
 			V.has_seq[i] = f->has_seq;
 			V.nfindings++;
