@@ -68,9 +68,11 @@ ATR_EXTERN void atr_alerts_free(atr_alerts *a);
 /*
  * Let the engine look back in 'log' (borrowed, NULL to stop) for what it
  * has not seen: the first time a session carries a rules_hash or
- * system_prompt_hash, the latest ones of that session before the event are
- * read (one query over the session's index), so a change is caught after a
- * restart too.
+ * system_prompt_hash in the engine's state, its latest ones are read from
+ * the session's records before the engine's first record fed (or the
+ * last gap in the seqs fed, or the newest entry the state dropped): one
+ * query over the session's index, none when the engine was fed every
+ * record from seq 0. So a change is caught after a restart too.
  */
 ATR_EXTERN void atr_alerts_set_log(atr_alerts *a, atr_log *log);
 
@@ -84,10 +86,10 @@ enum atr_alerts_feed_flag {
  * Returns 0, 'fn''s non-zero answer, or a negative status.
  *
  * Bounds: DENYs kept per job (100,000 jobs), hashes per session (100,000),
- * token totals per agent (10,000 agents, 1,000 sessions each), failure
- * windows per session (100,000); entries older than the window (7 days,
- * by the newest event ts seen; failure windows: their seconds) expire
- * first, then the least recently used.
+ * token totals per agent (10,000 agents, 1,000 sessions each, 100,000
+ * sessions in all), failure windows per session (100,000); entries older
+ * than the window (7 days, by the newest event ts seen; failure windows:
+ * their seconds) expire first, then the least recently used.
  */
 ATR_EXTERN int atr_alerts_feed(atr_alerts *a, const atr_record *rec, unsigned flags,
                                atr_alert_fn fn, void *ctx);

@@ -18,6 +18,7 @@
 
 #include "event.h"
 #include "internal.h"
+#include "jscan.h"
 
 #define WINDOW_US ((int64_t)ATR_ALERTS_WINDOW_S * 1000000)
 
@@ -26,6 +27,7 @@
 #define MAX_SESSIONS       100000u
 #define MAX_AGENTS         10000u
 #define MAX_AGENT_SESSIONS 1000u
+#define MAX_TOKEN_SESSIONS 100000u /* token totals kept over all agents */
 #define MAX_BURSTS         100000u
 #define SWEEP_EVERY        4096u /* feeds between expiry sweeps */
 #define LOOKBACK_EVENTS    256u  /* a session's events read back for its last hashes */
@@ -46,6 +48,8 @@ struct map {
 	struct entry **b;
 	size_t nb, n, cap;
 	void (*free_val)(void *);
+	uint64_t (*last_seq)(const void *); /* NULL, or the last seq an entry took in */
+	uint64_t evicted_to; /* with last_seq: past the last seq of every entry dropped */
 };
 
 static uint64_t hash_str(const char *s)
@@ -66,6 +70,8 @@ static void map_init(struct map *m, size_t cap, void (*free_val)(void *))
 
 static void entry_free(struct map *m, struct entry *e)
 {
+	if (m->last_seq && e->val && m->last_seq(e->val) + 1 > m->evicted_to)
+		m->evicted_to = m->last_seq(e->val) + 1;
 	if (m->free_val)
 		m->free_val(e->val);
 	free(e->key);
@@ -126,6 +132,7 @@ static void map_shrink(struct map *m)
 
 	if (!t) {
 		map_release(m);
+		m->evicted_to = UINT64_MAX; /* what was dropped is not known */
 		return;
 	}
 	for (size_t i = 0; i < m->nb; i++)
@@ -201,13 +208,23 @@ struct hashes {
 	uint64_t rules_seq, prompt_seq;
 };
 
+/*
+ * An agent's sessions with their token totals, in one array (the median
+ * scans it on every llm_call) indexed by an open-addressing table.
+ */
 struct tok {
 	int64_t total;
+	int64_t used_us; /* the session's last usage */
+	uint64_t hash;
+	char *key;
 	int fired;
 };
 
 struct agent {
-	struct map sessions; /* session -> struct tok, used_us: the session's last usage */
+	struct tok *s;
+	size_t n, cap;
+	uint32_t *ix; /* slot -> index into 's' + 1; 0: empty */
+	size_t nix;   /* a power of two, at least twice 'cap' */
 };
 
 struct burst {
@@ -222,8 +239,18 @@ struct atr_alerts {
 	size_t nglobs;
 	atr_log *log;
 	struct map denies, hashes, agents, bursts;
+	size_t ntok; /* token sessions over all agents (at least: recounted when full) */
 	int64_t now_us;
 	uint64_t feeds;
+	/*
+	 * Every record from 'known_from' to 'expect' (the seq after the last
+	 * one fed) went through the engine: a session's hashes in there are in
+	 * the state unless dropped (hashes.evicted_to), so the look back for a
+	 * session seen first only reads the log before that.
+	 */
+	uint64_t known_from, expect;
+	char *scratch; /* the strings of the record being fed */
+	size_t scratch_cap;
 	json_t *out; /* alerts of atr_alerts_step's batch, waiting for the read to end */
 };
 
@@ -237,6 +264,13 @@ static void *make_hashes(const void *ctx)
 	return calloc(1, sizeof(struct hashes));
 }
 
+static uint64_t hashes_last_seq(const void *p)
+{
+	const struct hashes *h = p;
+
+	return h->rules_seq > h->prompt_seq ? h->rules_seq : h->prompt_seq;
+}
+
 static void free_hashes(void *p)
 {
 	struct hashes *h = p;
@@ -248,18 +282,9 @@ static void free_hashes(void *p)
 	}
 }
 
-static void *make_tok(const void *ctx)
-{
-	return calloc(1, sizeof(struct tok));
-}
-
 static void *make_agent(const void *ctx)
 {
-	struct agent *a = calloc(1, sizeof(*a));
-
-	if (a)
-		map_init(&a->sessions, MAX_AGENT_SESSIONS, free);
-	return a;
+	return calloc(1, sizeof(struct agent));
 }
 
 static void free_agent(void *p)
@@ -267,9 +292,114 @@ static void free_agent(void *p)
 	struct agent *a = p;
 
 	if (a) {
-		map_release(&a->sessions);
+		for (size_t i = 0; i < a->n; i++)
+			free(a->s[i].key);
+		free(a->s);
+		free(a->ix);
 		free(a);
 	}
+}
+
+/* Index the sessions of 'ag' in a table of 'nix' slots; -1 out of memory. */
+static int agent_index(struct agent *ag, size_t nix)
+{
+	uint32_t *ix = calloc(nix, sizeof(*ix));
+
+	if (!ix)
+		return -1;
+	for (size_t i = 0; i < ag->n; i++) {
+		size_t k = ag->s[i].hash & (nix - 1);
+
+		while (ix[k])
+			k = (k + 1) & (nix - 1);
+		ix[k] = (uint32_t)(i + 1);
+	}
+	free(ag->ix);
+	ag->ix = ix;
+	ag->nix = nix;
+	return 0;
+}
+
+/* Drop the sessions last used before 'cut'; how many went. */
+static size_t agent_expire(struct agent *ag, int64_t cut)
+{
+	size_t k = 0, gone;
+
+	for (size_t i = 0; i < ag->n; i++) {
+		if (ag->s[i].used_us < cut)
+			free(ag->s[i].key);
+		else
+			ag->s[k++] = ag->s[i];
+	}
+	gone = ag->n - k;
+	ag->n = k;
+	/* A smaller table of the same size never fails: only a new one is allocated. */
+	if (gone && agent_index(ag, ag->nix) != 0) {
+		for (size_t i = 0; i < ag->n; i++)
+			free(ag->s[i].key);
+		ag->n = 0;
+		memset(ag->ix, 0, ag->nix * sizeof(*ag->ix));
+	}
+	return gone;
+}
+
+/* The last-used time below which half of 'n' times are; 'INT64_MAX' out of memory. */
+static int64_t lru_cut(int64_t *t, size_t n)
+{
+	if (!t)
+		return INT64_MAX;
+	qsort(t, n, sizeof(*t), cmp_i64);
+	return n ? t[n / 2] + 1 : INT64_MIN;
+}
+
+/* The session 'key' of 'ag', made when absent; NULL out of memory. '*made' says which. */
+static struct tok *agent_session(struct agent *ag, const char *key, int64_t now, int *made)
+{
+	uint64_t h = hash_str(key);
+	struct tok *t;
+	size_t k;
+
+	*made = 0;
+	if (ag->nix)
+		for (k = h & (ag->nix - 1); ag->ix[k]; k = (k + 1) & (ag->nix - 1)) {
+			t = &ag->s[ag->ix[k] - 1];
+			if (t->hash == h && !strcmp(t->key, key)) {
+				if (now > t->used_us)
+					t->used_us = now;
+				return t;
+			}
+		}
+	if (ag->n >= MAX_AGENT_SESSIONS) {
+		/* Full: the least recently used half goes. */
+		int64_t *u = malloc(ag->n * sizeof(*u));
+
+		for (size_t i = 0; u && i < ag->n; i++)
+			u[i] = ag->s[i].used_us;
+		agent_expire(ag, lru_cut(u, ag->n));
+		free(u);
+	}
+	if (ag->n == ag->cap) {
+		size_t cap = ag->cap ? ag->cap * 2 : 8;
+		struct tok *s = realloc(ag->s, cap * sizeof(*s));
+
+		if (!s)
+			return NULL;
+		ag->s = s;
+		ag->cap = cap;
+	}
+	if (ag->nix < 2 * ag->cap && agent_index(ag, 4 * ag->cap) != 0)
+		return NULL;
+	t = &ag->s[ag->n];
+	memset(t, 0, sizeof(*t));
+	if (!(t->key = strdup(key)))
+		return NULL;
+	t->hash = h;
+	t->used_us = now;
+	for (k = h & (ag->nix - 1); ag->ix[k]; k = (k + 1) & (ag->nix - 1))
+		;
+	ag->ix[k] = (uint32_t)(++ag->n);
+	*made = 1;
+	return t;
 }
 
 /* 'ctx' points at the engine's N, the ring's size. */
@@ -348,6 +478,7 @@ int atr_alerts_new(atr_alerts **out, const atr_alert_rules *rules)
 	a->rules = r;
 	map_init(&a->denies, MAX_JOBS, free);
 	map_init(&a->hashes, MAX_SESSIONS, free_hashes);
+	a->hashes.last_seq = hashes_last_seq;
 	map_init(&a->agents, MAX_AGENTS, free_agent);
 	map_init(&a->bursts, MAX_BURSTS, free_burst);
 	*out = a;
@@ -365,6 +496,7 @@ void atr_alerts_free(atr_alerts *a)
 	map_release(&a->hashes);
 	map_release(&a->agents);
 	map_release(&a->bursts);
+	free(a->scratch);
 	json_decref(a->out);
 	free(a);
 }
@@ -390,12 +522,262 @@ static void clip(char *out, size_t size, const char *s)
 	memcpy(out + n, "\xe2\x80\xa6", 4);
 }
 
-/* What acted: the agent_id, else the actor. */
-static const char *who(const atr_record *rec)
-{
-	const char *s = atr_record_str(rec, "agent_id");
+/*
+ * The fields the rules look at, read from the record's canonical bytes by
+ * the allocation-free scanner (no JSON tree for the records that fire
+ * nothing). A string is NULL when absent or not a string, as
+ * atr_record_str() answers.
+ */
+struct hdr {
+	const atr_record *rec;
+	uint64_t seq;
+	const char *type, *actor, *agent_id, *ts, *session, *job, *target, *rules_hash,
+	    *prompt_hash, *decision;
+	int has_exit;
+	int64_t exit_code, in, out; /* exit_code when has_exit; usage's tokens, 0 when absent */
+};
 
-	return s ? s : atr_record_str(rec, "actor");
+/* A JSON integer (as jansson reads one: no fraction, no exponent); -1 otherwise. */
+static int scan_int(const char *v, size_t n, int64_t *out)
+{
+	size_t i = v && n && v[0] == '-';
+	uint64_t x = 0, lim = i ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+
+	if (!v || i >= n)
+		return -1;
+	for (; i < n; i++) {
+		unsigned d = (unsigned)(v[i] - '0');
+
+		if (d > 9 || x > (lim - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	*out = v[0] == '-' ? (int64_t)(0 - x) : (int64_t)x;
+	return 0;
+}
+
+static int hex4(const char *s, unsigned *out)
+{
+	unsigned x = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+
+		x <<= 4;
+		if (c >= '0' && c <= '9')
+			x |= (unsigned)(c - '0');
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			x |= (unsigned)((c | 0x20) - 'a' + 10);
+		else
+			return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+/*
+ * Decode the JSON string body [s, e) into 'd' (never longer than the body)
+ * and NUL-terminate it; -1 for what jansson would not load (a bad escape,
+ * \u0000), which then decides.
+ */
+static int unescape(const char *s, const char *e, char *d)
+{
+	while (s < e) {
+		unsigned u, lo;
+
+		if (*s != '\\') {
+			*d++ = *s++;
+			continue;
+		}
+		if (e - s < 2)
+			return -1;
+		switch (s[1]) {
+		case '"':
+		case '\\':
+		case '/':
+			*d++ = s[1];
+			s += 2;
+			continue;
+		case 'b':
+			*d++ = '\b';
+			s += 2;
+			continue;
+		case 'f':
+			*d++ = '\f';
+			s += 2;
+			continue;
+		case 'n':
+			*d++ = '\n';
+			s += 2;
+			continue;
+		case 'r':
+			*d++ = '\r';
+			s += 2;
+			continue;
+		case 't':
+			*d++ = '\t';
+			s += 2;
+			continue;
+		case 'u':
+			break;
+		default:
+			return -1;
+		}
+		if (e - s < 6 || hex4(s + 2, &u) != 0 || u == 0)
+			return -1;
+		s += 6;
+		if (u >= 0xDC00 && u <= 0xDFFF)
+			return -1;
+		if (u >= 0xD800 && u <= 0xDBFF) {
+			if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || hex4(s + 2, &lo) != 0 ||
+			    lo < 0xDC00 || lo > 0xDFFF)
+				return -1;
+			s += 6;
+			u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+		}
+		if (u < 0x80) {
+			*d++ = (char)u;
+		} else if (u < 0x800) {
+			*d++ = (char)(0xC0 | (u >> 6));
+			*d++ = (char)(0x80 | (u & 0x3F));
+		} else if (u < 0x10000) {
+			*d++ = (char)(0xE0 | (u >> 12));
+			*d++ = (char)(0x80 | ((u >> 6) & 0x3F));
+			*d++ = (char)(0x80 | (u & 0x3F));
+		} else {
+			*d++ = (char)(0xF0 | (u >> 18));
+			*d++ = (char)(0x80 | ((u >> 12) & 0x3F));
+			*d++ = (char)(0x80 | ((u >> 6) & 0x3F));
+			*d++ = (char)(0x80 | (u & 0x3F));
+		}
+	}
+	*d = '\0';
+	return 0;
+}
+
+/*
+ * The string value [v, v+n) (raw JSON) of field 'name' as a C string,
+ * decoded into the scratch at '*pos'; what the decoder refuses is read
+ * through the record's tree, as atr_record_str() answers it.
+ */
+static const char *scan_str(atr_alerts *a, size_t *pos, const struct hdr *h, const char *name,
+                            const char *v, size_t n)
+{
+	char *d = a->scratch + *pos;
+
+	if (n < 2 || v[0] != '"')
+		return NULL;
+	if (!memchr(v + 1, '\\', n - 2)) {
+		memcpy(d, v + 1, n - 2);
+		d[n - 2] = '\0';
+	} else if (unescape(v + 1, v + n - 1, d) != 0) {
+		return atr_record_str(h->rec, name);
+	}
+	*pos += strlen(d) + 1;
+	return d;
+}
+
+/* The member 'key' of the object [v, v+n), or NULL. */
+static const char *sub(const char *v, size_t n, const char *key, size_t *len)
+{
+	const char *m;
+
+	if (!v || atr__json_member(v, n, key, &m, len) != 0)
+		return NULL;
+	return m;
+}
+
+/* Read the fields of 'rec' into 'h' (borrowed from 'rec' and the engine's scratch). */
+static int scan(atr_alerts *a, const atr_record *rec, struct hdr *h)
+{
+	size_t len, pos = 0, n, pn = 0, un = 0, vl;
+	const char *p = atr_record_bytes(rec, &len), *end = p + len, *policy = NULL, *usage = NULL,
+	           *v;
+
+	memset(h, 0, sizeof(*h));
+	h->rec = rec;
+	h->seq = atr_record_seq(rec);
+	if (len + 1 > a->scratch_cap) {
+		char *s = realloc(a->scratch, len + 1);
+
+		if (!s)
+			return atr__err(ATR_ENOMEM, "out of memory");
+		a->scratch = s;
+		a->scratch_cap = len + 1;
+	}
+	/* Canonical bytes: one compact object, keys without escapes. */
+	if (len < 2 || *p != '{')
+		goto slow;
+	for (p++; p < end && *p != '}';) {
+		const char *k = p + 1, *ke;
+
+		if (*p != '"' || !(ke = memchr(k, '"', (size_t)(end - k))) || ke + 1 >= end ||
+		    ke[1] != ':' || !(p = atr__json_skip(v = ke + 2, end)))
+			goto slow;
+		n = (size_t)(p - v);
+		if (p < end && *p == ',')
+			p++;
+#define IS(name) ((size_t)(ke - k) == sizeof(name) - 1 && !memcmp(k, name, sizeof(name) - 1))
+		if (IS("type"))
+			h->type = scan_str(a, &pos, h, "type", v, n);
+		else if (IS("actor"))
+			h->actor = scan_str(a, &pos, h, "actor", v, n);
+		else if (IS("agent_id"))
+			h->agent_id = scan_str(a, &pos, h, "agent_id", v, n);
+		else if (IS("ts"))
+			h->ts = scan_str(a, &pos, h, "ts", v, n);
+		else if (IS("session_id"))
+			h->session = scan_str(a, &pos, h, "session_id", v, n);
+		else if (IS("job_id"))
+			h->job = scan_str(a, &pos, h, "job_id", v, n);
+		else if (IS("target"))
+			h->target = scan_str(a, &pos, h, "target", v, n);
+		else if (IS("rules_hash"))
+			h->rules_hash = scan_str(a, &pos, h, "rules_hash", v, n);
+		else if (IS("system_prompt_hash"))
+			h->prompt_hash = scan_str(a, &pos, h, "system_prompt_hash", v, n);
+		else if (IS("exit_code"))
+			h->has_exit = scan_int(v, n, &h->exit_code) == 0;
+		else if (IS("policy") && *v == '{')
+			policy = v, pn = n;
+		else if (IS("usage") && *v == '{')
+			usage = v, un = n;
+#undef IS
+	}
+	if (p >= end)
+		goto slow;
+	if ((v = sub(policy, pn, "decision", &vl)))
+		h->decision = scan_str(a, &pos, h, "policy.decision", v, vl);
+	if ((v = sub(usage, un, "input_tokens", &vl)) && scan_int(v, vl, &h->in) != 0)
+		h->in = 0;
+	if ((v = sub(usage, un, "output_tokens", &vl)) && scan_int(v, vl, &h->out) != 0)
+		h->out = 0;
+	return 0;
+slow:
+	/* Not the canonical form: read it through the tree like any record. */
+	memset(h, 0, sizeof(*h));
+	h->rec = rec;
+	h->seq = atr_record_seq(rec);
+	h->type = atr_record_str(rec, "type");
+	h->actor = atr_record_str(rec, "actor");
+	h->agent_id = atr_record_str(rec, "agent_id");
+	h->ts = atr_record_str(rec, "ts");
+	h->session = atr_record_str(rec, "session_id");
+	h->job = atr_record_str(rec, "job_id");
+	h->target = atr_record_str(rec, "target");
+	h->rules_hash = atr_record_str(rec, "rules_hash");
+	h->prompt_hash = atr_record_str(rec, "system_prompt_hash");
+	h->decision = atr_record_str(rec, "policy.decision");
+	h->has_exit = atr_record_int(rec, "exit_code", &h->exit_code) == 0;
+	atr_record_int(rec, "usage.input_tokens", &h->in);
+	atr_record_int(rec, "usage.output_tokens", &h->out);
+	return 0;
+}
+
+/* What acted: the agent_id, else the actor. */
+static const char *who(const struct hdr *h)
+{
+	return h->agent_id ? h->agent_id : h->actor;
 }
 
 /* The alert's event_id: a UUID (version 8) from the trigger's id and the rule. */
@@ -462,10 +844,10 @@ static int fire(atr_alerts *a, const atr_record *rec, unsigned flags, const char
 
 /* ----------------------------------------------------------- the rules */
 
-static int rule_sensitive(atr_alerts *a, const atr_record *rec, const char *type, unsigned flags,
-                          atr_alert_fn fn, void *ctx)
+static int rule_sensitive(atr_alerts *a, const struct hdr *h, unsigned flags, atr_alert_fn fn,
+                          void *ctx)
 {
-	const char *path = atr_record_str(rec, "target"), *verb, *glob = NULL;
+	const char *path = h->target, *type = h->type, *verb, *glob = NULL;
 	char p[REASON_TEXT_MAX], reason[REASON_TEXT_MAX * 2 + 600];
 
 	if (!path)
@@ -485,16 +867,17 @@ static int rule_sensitive(atr_alerts *a, const atr_record *rec, const char *type
 		return 0;
 	clip(p, sizeof(p), path);
 	snprintf(reason, sizeof(reason), "'%.256s' %s a sensitive path '%s' (matches '%s')",
-	         who(rec) ? who(rec) : "?", verb, p, glob);
-	return fire(a, rec, flags, "sensitive_path", *verb == 'r' ? "medium" : "high", reason,
+	         who(h) ? who(h) : "?", verb, p, glob);
+	return fire(a, h->rec, flags, "sensitive_path", *verb == 'r' ? "medium" : "high", reason,
 	            json_pack("{s:s, s:s, s:s}", "path", path, "glob", glob, "access", type + 5),
 	            fn, ctx);
 }
 
-static int rule_deny(atr_alerts *a, const atr_record *rec, int64_t ts, unsigned flags,
+static int rule_deny(atr_alerts *a, const struct hdr *h, int64_t ts, unsigned flags,
                      atr_alert_fn fn, void *ctx)
 {
-	const char *job = atr_record_str(rec, "job_id");
+	const atr_record *rec = h->rec;
+	const char *job = h->job;
 	const char *rule = atr_record_str(rec, "policy.rule_id");
 	const char *why = atr_record_str(rec, "policy.reason");
 	const char *id = atr_record_str(rec, "event_id");
@@ -529,15 +912,15 @@ static int rule_deny(atr_alerts *a, const atr_record *rec, int64_t ts, unsigned 
 	return fire(a, rec, flags, "deny", "medium", reason, facts, fn, ctx);
 }
 
-static int rule_after_deny(atr_alerts *a, const atr_record *rec, unsigned flags, atr_alert_fn fn,
+static int rule_after_deny(atr_alerts *a, const struct hdr *h, unsigned flags, atr_alert_fn fn,
                            void *ctx)
 {
-	const char *job = atr_record_str(rec, "job_id"), *cmd = atr_record_str(rec, "target");
+	const char *job = h->job, *cmd = h->target;
 	struct entry *e = job ? map_get(&a->denies, job) : NULL;
 	char c[REASON_TEXT_MAX], reason[REASON_TEXT_MAX + 900];
 	struct deny *d;
 
-	if (!e || !(d = e->val)->pending || d->seq >= atr_record_seq(rec))
+	if (!e || !(d = e->val)->pending || d->seq >= h->seq)
 		return 0;
 	d->pending = 0;
 	clip(c, sizeof(c), cmd ? cmd : "?");
@@ -545,90 +928,135 @@ static int rule_after_deny(atr_alerts *a, const atr_record *rec, unsigned flags,
 	         "command '%s' ran in job '%.256s' after policy rule '%.256s' denied an action "
 	         "there (seq %llu)",
 	         c, job, d->rule[0] ? d->rule : "?", (unsigned long long)d->seq);
-	return fire(a, rec, flags, "command_after_deny", "high", reason,
+	return fire(a, h->rec, flags, "command_after_deny", "high", reason,
 	            json_pack("{s:I, s:s, s:s}", "deny_seq", (json_int_t)d->seq, "deny_event_id",
 	                      d->event_id, "deny_rule_id", d->rule),
 	            fn, ctx);
 }
 
-/* The median of the agent's other sessions active within the window; -1 below the history. */
-static int64_t median_of(const atr_alerts *a, const struct agent *ag, const struct entry *self,
-                         int64_t ts, size_t *count)
+/*
+ * Whether 'total' is more than K times the median of the agent's other
+ * sessions active within the window; '*med' and '*count' then say which.
+ * One pass counts the others and those below total / K: while the lower
+ * median is not below that, the median is not either and nothing fires
+ * (nearly always); only then are the values sorted for the exact median.
+ */
+static int spike(const atr_alerts *a, const struct agent *ag, const struct tok *self, int64_t ts,
+                 int64_t total, int64_t *med, size_t *count)
 {
-	int64_t *v = malloc((ag->sessions.n ? ag->sessions.n : 1) * sizeof(*v)), m;
-	size_t k = 0;
+	int64_t k = a->rules.token_spike_k, c = total / k + (total % k != 0), *v;
+	int64_t from = ts - WINDOW_US;
+	size_t n = 0, below = 0, lower;
 
 	*count = 0;
-	if (!v)
-		return -1;
-	for (size_t i = 0; i < ag->sessions.nb; i++)
-		for (struct entry *e = ag->sessions.b[i]; e; e = e->next) {
-			const struct tok *t = e->val;
+	for (size_t i = 0; i < ag->n; i++) {
+		const struct tok *t = &ag->s[i];
 
-			if (e != self && t->total > 0 && e->used_us >= ts - WINDOW_US)
-				v[k++] = t->total;
+		if (t != self && t->total > 0 && t->used_us >= from) {
+			n++;
+			below += t->total < c;
 		}
-	*count = k;
-	if (k < a->rules.token_min_sessions) {
-		free(v);
-		return -1;
 	}
-	qsort(v, k, sizeof(*v), cmp_i64);
-	m = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+	*count = n;
+	if (n < a->rules.token_min_sessions)
+		return 0;
+	lower = n % 2 ? n / 2 : n / 2 - 1;
+	if (below <= lower)
+		return 0;
+	if (!(v = malloc(n * sizeof(*v))))
+		return 0;
+	n = 0;
+	for (size_t i = 0; i < ag->n; i++) {
+		const struct tok *t = &ag->s[i];
+
+		if (t != self && t->total > 0 && t->used_us >= from)
+			v[n++] = t->total;
+	}
+	qsort(v, n, sizeof(*v), cmp_i64);
+	*med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 	free(v);
-	return m;
+	return *med > 0 && total > k * *med;
 }
 
-static int rule_tokens(atr_alerts *a, const atr_record *rec, int64_t ts, unsigned flags,
+/* Over MAX_TOKEN_SESSIONS in all: the least recently used half of all sessions goes. */
+static void token_shrink(atr_alerts *a)
+{
+	int64_t *u, cut;
+	size_t k = 0;
+
+	a->ntok = 0;
+	for (size_t i = 0; i < a->agents.nb; i++)
+		for (struct entry *e = a->agents.b[i]; e; e = e->next)
+			a->ntok += ((struct agent *)e->val)->n;
+	if (a->ntok <= MAX_TOKEN_SESSIONS)
+		return;
+	u = malloc(a->ntok * sizeof(*u));
+	for (size_t i = 0; u && i < a->agents.nb; i++)
+		for (struct entry *e = a->agents.b[i]; e; e = e->next)
+			for (size_t j = 0; j < ((struct agent *)e->val)->n; j++)
+				u[k++] = ((struct agent *)e->val)->s[j].used_us;
+	cut = lru_cut(u, k);
+	free(u);
+	for (size_t i = 0; i < a->agents.nb; i++)
+		for (struct entry *e = a->agents.b[i]; e; e = e->next)
+			a->ntok -= agent_expire(e->val, cut);
+}
+
+static int rule_tokens(atr_alerts *a, const struct hdr *h, int64_t ts, unsigned flags,
                        atr_alert_fn fn, void *ctx)
 {
-	const char *session = atr_record_str(rec, "session_id"), *agent = who(rec);
-	int64_t in = 0, out = 0, med;
-	struct entry *ae, *se;
+	const char *session = h->session, *agent = who(h);
+	int64_t med = 0;
+	struct entry *ae;
 	struct tok *t;
 	size_t hist;
+	int made;
 	char reason[1200];
 
-	if (!session || !agent)
-		return 0;
-	atr_record_int(rec, "usage.input_tokens", &in);
-	atr_record_int(rec, "usage.output_tokens", &out);
-	if (in + out <= 0)
+	if (!session || !agent || h->in + h->out <= 0)
 		return 0;
 	if (!(ae = map_put(&a->agents, agent, ts, make_agent, NULL)) ||
-	    !(se = map_put(&((struct agent *)ae->val)->sessions, session, ts, make_tok, NULL)))
+	    !(t = agent_session(ae->val, session, ts, &made)))
 		return atr__err(ATR_ENOMEM, "out of memory");
-	t = se->val;
-	t->total += in + out;
-	if (t->fired)
-		return 0;
-	med = median_of(a, ae->val, se, ts, &hist);
-	if (med <= 0 || t->total <= (int64_t)a->rules.token_spike_k * med)
+	t->total += h->in + h->out;
+	if (made && ++a->ntok > MAX_TOKEN_SESSIONS) {
+		struct tok keep = *t;
+
+		/* This session is the most recent: it stays (made again if all went). */
+		token_shrink(a);
+		if (!(t = agent_session(ae->val, session, keep.used_us, &made)))
+			return atr__err(ATR_ENOMEM, "out of memory");
+		if (made) {
+			t->total = keep.total;
+			a->ntok++;
+		}
+	}
+	if (t->fired || !spike(a, ae->val, t, ts, t->total, &med, &hist))
 		return 0;
 	t->fired = 1;
 	snprintf(reason, sizeof(reason),
 	         "session '%.256s' of agent '%.256s' used %lld tokens, more than %u times the "
 	         "agent's 7-day median of %lld tokens per session (%zu sessions)",
 	         session, agent, (long long)t->total, a->rules.token_spike_k, (long long)med, hist);
-	return fire(a, rec, flags, "token_spike", "medium", reason,
+	return fire(a, h->rec, flags, "token_spike", "medium", reason,
 	            json_pack("{s:s, s:I, s:I, s:i, s:I}", "agent", agent, "session_tokens",
 	                      (json_int_t)t->total, "median_tokens", (json_int_t)med, "k",
 	                      (int)a->rules.token_spike_k, "sessions", (json_int_t)hist),
 	            fn, ctx);
 }
 
-static int rule_failures(atr_alerts *a, const atr_record *rec, int64_t ts, unsigned flags,
+static int rule_failures(atr_alerts *a, const struct hdr *h, int64_t ts, unsigned flags,
                          atr_alert_fn fn, void *ctx)
 {
-	const char *session = atr_record_str(rec, "session_id"), *agent = who(rec);
+	const char *session = h->session, *agent = who(h);
 	unsigned n = a->rules.fail_burst_n, i;
-	int64_t code = 0, lo, hi, w = (int64_t)a->rules.fail_burst_seconds * 1000000;
+	int64_t lo, hi, w = (int64_t)a->rules.fail_burst_seconds * 1000000;
 	uint64_t first;
 	struct entry *e;
 	struct burst *b;
 	char key[300], reason[900];
 
-	if (atr_record_int(rec, "exit_code", &code) != 0 || code == 0 || (!session && !agent))
+	if (!h->has_exit || h->exit_code == 0 || (!session && !agent))
 		return 0;
 	snprintf(key, sizeof(key), "%s:%.256s", session ? "s" : "a", session ? session : agent);
 	if (!(e = map_put(&a->bursts, key, ts, make_burst, &n)))
@@ -640,7 +1068,7 @@ static int rule_failures(atr_alerts *a, const atr_record *rec, int64_t ts, unsig
 		b->n--;
 	}
 	b->ts[i] = ts;
-	b->seq[i] = atr_record_seq(rec);
+	b->seq[i] = h->seq;
 	b->n++;
 	if (b->n < n)
 		return 0;
@@ -658,23 +1086,27 @@ static int rule_failures(atr_alerts *a, const atr_record *rec, int64_t ts, unsig
 	snprintf(reason, sizeof(reason), "%u commands failed within %u seconds in %s '%.256s'", n,
 	         a->rules.fail_burst_seconds, session ? "session" : "the work of agent",
 	         session ? session : agent);
-	return fire(a, rec, flags, "command_failure_burst", "medium", reason,
+	return fire(a, h->rec, flags, "command_failure_burst", "medium", reason,
 	            json_pack("{s:i, s:i, s:I, s:I}", "failures", (int)n, "window_seconds",
 	                      (int)a->rules.fail_burst_seconds, "first_seq", (json_int_t)first,
 	                      "span_ms", (json_int_t)((hi - lo) / 1000)),
 	            fn, ctx);
 }
 
-/* A session seen first: its latest hashes before 'rec', read back from the log. */
-static int look_back(atr_alerts *a, const char *session, uint64_t seq, struct hashes *h)
+/*
+ * A session seen first: its latest hashes before seq 'to', read back from the
+ * log (the session's last LOOKBACK_EVENTS records there). The engine saw
+ * every record from 'to' on, so only those before can hold what it lacks.
+ */
+static int look_back(atr_alerts *a, const char *session, uint64_t to, struct hashes *h)
 {
 	atr_query q = {
-	    .session_id = session, .seq_to = seq, .descending = 1, .limit = LOOKBACK_EVENTS};
+	    .session_id = session, .seq_to = to, .descending = 1, .limit = LOOKBACK_EVENTS};
 	const atr_record *r;
 	atr_cursor *cur = NULL;
 	int rc;
 
-	if (!a->log || seq == 0)
+	if (!a->log || to == 0)
 		return 0;
 	if ((rc = atr_log_query(a->log, &q, &cur)) != 0)
 		return rc;
@@ -741,12 +1173,11 @@ static int one_hash(atr_alerts *a, const atr_record *rec, const char *session, c
 	return rc;
 }
 
-static int rule_hashes(atr_alerts *a, const atr_record *rec, int64_t ts, unsigned flags,
+static int rule_hashes(atr_alerts *a, const struct hdr *hd, int64_t ts, unsigned flags,
                        atr_alert_fn fn, void *ctx)
 {
-	const char *session = atr_record_str(rec, "session_id");
-	const char *rh = atr_record_str(rec, "rules_hash");
-	const char *ph = atr_record_str(rec, "system_prompt_hash");
+	const char *session = hd->session, *rh = hd->rules_hash, *ph = hd->prompt_hash;
+	uint64_t to;
 	struct entry *e;
 	struct hashes *h;
 	int fresh, rc;
@@ -757,12 +1188,14 @@ static int rule_hashes(atr_alerts *a, const atr_record *rec, int64_t ts, unsigne
 	if (!(e = map_put(&a->hashes, session, ts, make_hashes, NULL)))
 		return atr__err(ATR_ENOMEM, "out of memory");
 	h = e->val;
-	if (fresh && (rc = look_back(a, session, atr_record_seq(rec), h)) != 0)
+	/* Before what the engine saw without a gap, or what it dropped since. */
+	to = a->known_from > a->hashes.evicted_to ? a->known_from : a->hashes.evicted_to;
+	if (fresh && (rc = look_back(a, session, to < hd->seq ? to : hd->seq, h)) != 0)
 		return rc;
-	if ((rc = one_hash(a, rec, session, rh, &h->rules, &h->rules_seq, "rules_hash",
+	if ((rc = one_hash(a, hd->rec, session, rh, &h->rules, &h->rules_seq, "rules_hash",
 	                   "rules_changed", "medium", flags, fn, ctx)) != 0)
 		return rc;
-	return one_hash(a, rec, session, ph, &h->prompt, &h->prompt_seq, "system_prompt_hash",
+	return one_hash(a, hd->rec, session, ph, &h->prompt, &h->prompt_seq, "system_prompt_hash",
 	                "system_prompt_changed", "high", flags, fn, ctx);
 }
 
@@ -773,40 +1206,49 @@ static void sweep(atr_alerts *a)
 	map_expire(&a->denies, cut);
 	map_expire(&a->hashes, cut);
 	map_expire(&a->agents, cut);
+	a->ntok = 0;
 	for (size_t i = 0; i < a->agents.nb; i++)
-		for (struct entry *e = a->agents.b[i]; e; e = e->next)
-			map_expire(&((struct agent *)e->val)->sessions, cut);
+		for (struct entry *e = a->agents.b[i]; e; e = e->next) {
+			agent_expire(e->val, cut);
+			a->ntok += ((struct agent *)e->val)->n;
+		}
 	map_expire(&a->bursts, a->now_us - (int64_t)a->rules.fail_burst_seconds * 1000000);
 }
 
 int atr_alerts_feed(atr_alerts *a, const atr_record *rec, unsigned flags, atr_alert_fn fn,
                     void *ctx)
 {
-	const char *type = atr_record_str(rec, "type"), *actor = atr_record_str(rec, "actor");
-	const char *tstext = atr_record_str(rec, "ts"), *decision;
+	struct hdr h;
 	int64_t ts = 0;
-	int rc = 0;
+	int rc;
 
-	if (!type || !strcmp(type, "alert") || (actor && !strcmp(actor, ATR_ALERTS_ACTOR)))
+	if ((rc = scan(a, rec, &h)) != 0)
+		return rc;
+	if (!(flags & ATR_ALERTS_WARMUP)) {
+		/* A gap (or a start): what is before this record was not all seen. */
+		if (h.seq != a->expect && h.seq > a->known_from)
+			a->known_from = h.seq;
+		a->expect = h.seq + 1;
+	}
+	if (!h.type || !strcmp(h.type, "alert") || (h.actor && !strcmp(h.actor, ATR_ALERTS_ACTOR)))
 		return 0;
-	if (tstext)
-		atr_time_parse(tstext, &ts);
+	if (h.ts)
+		atr_time_parse(h.ts, &ts);
 	if (ts > a->now_us)
 		a->now_us = ts;
 	if (++a->feeds % SWEEP_EVERY == 0)
 		sweep(a);
-	if (!strncmp(type, "file_", 5))
-		rc = rule_sensitive(a, rec, type, flags, fn, ctx);
-	decision = atr_record_str(rec, "policy.decision");
-	if (rc == 0 && decision && !strcmp(decision, "DENY"))
-		rc = rule_deny(a, rec, ts, flags, fn, ctx);
-	if (rc == 0 && !strcmp(type, "command") &&
-	    (rc = rule_after_deny(a, rec, flags, fn, ctx)) == 0)
-		rc = rule_failures(a, rec, ts, flags, fn, ctx);
-	if (rc == 0 && !strcmp(type, "llm_call"))
-		rc = rule_tokens(a, rec, ts, flags, fn, ctx);
+	if (!strncmp(h.type, "file_", 5))
+		rc = rule_sensitive(a, &h, flags, fn, ctx);
+	if (rc == 0 && h.decision && !strcmp(h.decision, "DENY"))
+		rc = rule_deny(a, &h, ts, flags, fn, ctx);
+	if (rc == 0 && !strcmp(h.type, "command") &&
+	    (rc = rule_after_deny(a, &h, flags, fn, ctx)) == 0)
+		rc = rule_failures(a, &h, ts, flags, fn, ctx);
+	if (rc == 0 && !strcmp(h.type, "llm_call"))
+		rc = rule_tokens(a, &h, ts, flags, fn, ctx);
 	if (rc == 0 && !(flags & ATR_ALERTS_WARMUP))
-		rc = rule_hashes(a, rec, ts, flags, fn, ctx);
+		rc = rule_hashes(a, &h, ts, flags, fn, ctx);
 	return rc;
 }
 

@@ -15,12 +15,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <jansson.h>
 
 #include <agentrail/alerts.h>
 
 #include "server/server.h"
+
+/* The thread's nice value: a catch-up over a big log takes what ingest and readers leave. */
+#define ALERTER_NICE 10
 
 static const struct srv_push_kind webhook_kind = {
     "application/json", "alert", "alert webhook", "ALERT WEBHOOK", SRV_ALERT_QUEUE, 0};
@@ -148,6 +156,15 @@ static void *alerter_run(void *arg)
 	double backoff = 0;
 	int rc, ready = 0;
 
+#ifdef __linux__
+	/* Linux's nice is per thread: lower only this one (best effort). */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ALERTER_NICE);
+#endif
+	/*
+	 * No lock is held while reading: 'mu' only guards the wait, the log
+	 * handle is the thread's own, and alerts are submitted after each
+	 * batch's read is over, like any producer's events.
+	 */
 	pthread_mutex_lock(&al->mu);
 	while (!al->stop) {
 		__atomic_store_n(&al->kicked, 0, __ATOMIC_RELEASE);

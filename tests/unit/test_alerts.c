@@ -336,6 +336,107 @@ static void test_hash_changes(void **state)
 	fx_close(&f);
 }
 
+/* Append without feeding; a step or a later feed reads it. */
+static void feed_seq(struct fx *f, uint64_t seq, size_t want)
+{
+	size_t before = json_array_size(f->got);
+	atr_record *rec;
+
+	assert_int_equal(atr_log_get(f->log, seq, &rec), 0);
+	assert_int_equal(atr_alerts_feed(f->eng, rec, 0, on_alert, f), 0);
+	atr_record_free(rec);
+	assert_int_equal(json_array_size(f->got) - before, want);
+}
+
+static void test_hash_lookback(void **state)
+{
+	struct fx f;
+	json_t *e;
+	uint64_t start, next, size;
+
+	(void)state;
+	fx_open(&f, NULL);
+	/*
+	 * s1's hashes at seq 0 and 100 of its records without any before the
+	 * scan's start; 200 more and its change after.
+	 */
+	put(&f, 0, HASHED("s1", "r1", "p1"));
+	for (int i = 0; i < 100; i++)
+		put(&f, 1, "\"type\":\"output\",\"actor\":\"a\",\"session_id\":\"s1\"");
+	start = put(&f, 2, HASHED("s2", "r7", "p7"));
+	for (int i = 0; i < 200; i++)
+		put(&f, 3, "\"type\":\"output\",\"actor\":\"a\",\"session_id\":\"s1\"");
+	put(&f, 4, HASHED("s2", "r7", "p7"));
+	put(&f, 5, HASHED("s1", "r2", "p1"));
+	/*
+	 * A scan starting after s1's hashes still compares with them: read
+	 * back from before the scan's start (the 256 records before the
+	 * change would not reach them).
+	 */
+	assert_int_equal(atr_log_size(f.log, &size), 0);
+	for (next = start; next < size;)
+		assert_int_equal(atr_alerts_step(f.eng, f.log, next, 7, on_alert, &f, &next), 0);
+	assert_int_equal(json_array_size(f.got), 1);
+	assert_string_equal(last(&f, "rule"), "rules_changed");
+	e = last_event(&f);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(e, "detail"), "previous")), "r1");
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(e, "detail"), "previous_seq")), 0);
+	json_decref(e);
+	/* The same records from seq 0: everything is in the state, the same alert. */
+	atr_alerts_free(f.eng);
+	assert_int_equal(atr_alerts_new(&f.eng, NULL), 0);
+	atr_alerts_set_log(f.eng, f.log);
+	for (next = 0; next < size;)
+		assert_int_equal(atr_alerts_step(f.eng, f.log, next, 64, on_alert, &f, &next), 0);
+	assert_int_equal(json_array_size(f.got), 2);
+	assert_string_equal(last(&f, "rule"), "rules_changed");
+	/* Records fed with a gap: what was skipped is read back. */
+	atr_alerts_free(f.eng);
+	assert_int_equal(atr_alerts_new(&f.eng, NULL), 0);
+	atr_alerts_set_log(f.eng, f.log);
+	next = put(&f, 6, HASHED("s3", "r1", "p1"));
+	put(&f, 7, HASHED("s4", "r1", "p1")); /* never fed */
+	put(&f, 8, HASHED("s3", "r1", "p1"));
+	feed_seq(&f, next, 0);
+	feed_seq(&f, next + 2, 0);
+	next = put(&f, 9, HASHED("s4", "r1", "p2"));
+	feed_seq(&f, next, 1);
+	assert_string_equal(last(&f, "rule"), "system_prompt_changed");
+	fx_close(&f);
+}
+
+/* Escaped strings are read as the tree reads them. */
+static void test_escapes(void **state)
+{
+	struct fx f;
+	json_t *e;
+
+	(void)state;
+	fx_open(&f, NULL);
+	assert_int_equal(
+	    feed(&f, 0,
+	         "\"type\":\"file_write\",\"actor\":\"a\\u00e9\\\"q\","
+	         "\"target\":\"d\\\"x\\\\\\ud83d\\ude00/.ssh/k\",\"session_id\":\"s\\n1\""),
+	    1);
+	e = last_event(&f);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(e, "detail"), "path")),
+	    "d\"x\\\xf0\x9f\x98\x80/.ssh/k");
+	assert_string_equal(json_string_value(json_object_get(e, "session_id")), "s\n1");
+	assert_non_null(strstr(json_string_value(json_object_get(e, "reason")), "'a\xc3\xa9\"q'"));
+	json_decref(e);
+	/* A negative exit code and a nested decision are read too. */
+	assert_int_equal(feed(&f, 1,
+	                      "\"type\":\"command\",\"actor\":\"a\",\"target\":\"x\",\"session_"
+	                      "id\":\"s\",\"job_id\":"
+	                      "\"j\",\"exit_code\":-1,\"policy\":{\"decision\":\"DENY\"}"),
+	                 1);
+	assert_string_equal(last(&f, "rule"), "deny");
+	fx_close(&f);
+}
+
 /* Append each alert of a step to the log, counting the new ones. */
 struct sink {
 	atr_log *log;
@@ -489,6 +590,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_token_spike, tmpstore_setup, tmpstore_teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_burst, tmpstore_setup, tmpstore_teardown),
 	    cmocka_unit_test_setup_teardown(test_hash_changes, tmpstore_setup, tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_hash_lookback, tmpstore_setup, tmpstore_teardown),
+	    cmocka_unit_test_setup_teardown(test_escapes, tmpstore_setup, tmpstore_teardown),
 	    cmocka_unit_test_setup_teardown(test_step_resume_warm, tmpstore_setup,
 	                                    tmpstore_teardown),
 	    cmocka_unit_test(test_bad_rules),
