@@ -11,6 +11,7 @@
 #include "ingest.h"
 #include "jobs.h"
 #include "log.h"
+#include "migrate.h"
 #include "otlp.h"
 #include "policy.h"
 #include "producer.h"

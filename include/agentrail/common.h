@@ -27,15 +27,15 @@ enum atr_status {
 	ATR_OK = 0,
 	ATR_EINVALID =
 	    -1, /* bad input: malformed JSON, a field that fails validation, bad argument */
-	ATR_ENOTFOUND = -2,    /* no such record, event id, file */
-	ATR_EEXISTS = -3,      /* the thing to create exists already */
-	ATR_ECONFLICT = -4,    /* same event_id with different content; log moved under us */
-	ATR_ETAMPER = -5,      /* stored data fails an integrity check */
-	ATR_EBACKEND = -6,     /* the store failed (SQLite error, disk full, ...) */
-	ATR_ETOOBIG = -7,      /* input exceeds a size, length or depth limit */
-	ATR_ENOMEM = -8,       /* out of memory */
-	ATR_EIO = -9,          /* reading or writing a file failed */
-	ATR_EBUSY = -10,       /* the store stayed locked by another writer too long */
+	ATR_ENOTFOUND = -2,     /* no such record, event id, file */
+	ATR_EEXISTS = -3,       /* the thing to create exists already */
+	ATR_ECONFLICT = -4,     /* same event_id with different content; log moved under us */
+	ATR_ETAMPER = -5,       /* stored data fails an integrity check */
+	ATR_EBACKEND = -6,      /* the store failed (SQLite error, disk full, ...) */
+	ATR_ETOOBIG = -7,       /* input exceeds a size, length or depth limit */
+	ATR_ENOMEM = -8,        /* out of memory */
+	ATR_EIO = -9,           /* reading or writing a file failed */
+	ATR_EBUSY = -10,        /* the store stayed locked by another writer too long */
 	ATR_EUNSUPPORTED = -11, /* a store URI scheme or feature this build does not have */
 	ATR_EERASED = -12       /* the payload holding what was asked for was erased */
 };

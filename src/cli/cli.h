@@ -156,6 +156,7 @@ int cmd_exec(struct cli *cli, int argc, char **argv);
 int cmd_hook(struct cli *cli, int argc, char **argv);
 int cmd_evidence(struct cli *cli, int argc, char **argv);
 int cmd_verify_evidence(struct cli *cli, int argc, char **argv);
+int cmd_migrate(struct cli *cli, int argc, char **argv);
 
 /*
  * import --format codex (import_codex.c): Codex rollout files, a directory

@@ -16,6 +16,8 @@ enum { O_KEY = OPT_FIRST_CMD + 50, O_CKPT_EVERY, O_CKPT_INTERVAL, O_WITNESS, O_W
 enum { O_REDACT_PATTERN = OPT_FIRST_CMD + 70, O_REDACT_FIELD, O_REDACT_DISABLE };
 /* Reports (src/server/reporter.c). */
 enum { O_REPORTS_DIR = OPT_FIRST_CMD + 90, O_REPORT_DELAY };
+/* A replica for the read API (docs/postgres.md). */
+enum { O_READ_STORE = OPT_FIRST_CMD + 130 };
 /* Alerts (docs/alerts.md). */
 enum {
 	O_ALERTS = OPT_FIRST_CMD + 110,
@@ -144,6 +146,7 @@ static int serve(struct cli *cli, int argc, char **argv, atr_redact_config *reda
 	    {"redact-disable", required_argument, NULL, O_REDACT_DISABLE},
 	    {"reports-dir", required_argument, NULL, O_REPORTS_DIR},
 	    {"report-delay", required_argument, NULL, O_REPORT_DELAY},
+	    {"read-store", required_argument, NULL, O_READ_STORE},
 	    {"alerts", required_argument, NULL, O_ALERTS},
 	    {"alert-webhook", required_argument, NULL, O_ALERT_WEBHOOK},
 	    {"alert-sensitive", required_argument, NULL, O_ALERT_SENSITIVE},
@@ -255,6 +258,14 @@ static int serve(struct cli *cli, int argc, char **argv, atr_redact_config *reda
 		case O_REPORT_DELAY:
 			if ((r = report_delay_opt(cli, optarg, &cfg.report_delay)) != CLI_OK)
 				return r;
+			break;
+		case O_READ_STORE:
+			if (!*optarg || !strncmp(optarg, "http://", 7) ||
+			    !strncmp(optarg, "https://", 8))
+				return cli_usage(
+				    cli, "option '--read-store' needs a store URI, not '%s'",
+				    optarg);
+			cfg.read_store = optarg;
 			break;
 		case O_ALERTS:
 		case O_ALERT_WEBHOOK:

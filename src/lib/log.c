@@ -59,6 +59,8 @@ static int open_store(atr_store **st, const char *uri, unsigned flags)
 {
 	const char *path = uri;
 
+	if (!strncmp(uri, "postgres://", 11) || !strncmp(uri, "postgresql://", 13))
+		return atr_store_postgres_open(st, uri, flags);
 	if (!strncmp(uri, "sqlite:", 7))
 		path = uri + 7;
 	else if (!strncmp(uri, "file:", 5))

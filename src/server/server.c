@@ -345,7 +345,9 @@ atr_log *srv_reader_quiet(struct srv_req *req)
 
 	if (log)
 		return log;
-	if (atr_log_open(&log, s->uri, ATR_OPEN_READONLY) != 0)
+	/* The read API's handles: on --read-store (a replica) when given. */
+	if (atr_log_open(&log, s->cfg.read_store ? s->cfg.read_store : s->uri, ATR_OPEN_READONLY) !=
+	    0)
 		return NULL;
 	if (pthread_setspecific(s->reader_key, log) != 0) {
 		atr_log_free(log);

@@ -65,6 +65,8 @@ struct MHD_Response;
 struct srv_config {
 	const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
 	const char *store;  /* the store URI; NULL: the default store */
+	/* --read-store: where GET routes read (a replica); NULL: the store itself. */
+	const char *read_store;
 	unsigned threads;
 	size_t max_body; /* bytes of a request body, after gzip inflation too */
 	/* Events accepted and not yet answered; past it, 429. */
@@ -116,7 +118,8 @@ enum srv_error {
 	SRV_EJOBHASH = -111,  /* job_hash differs from the request's (409 job_hash_mismatch) */
 	SRV_ERESOLVED = -112, /* the approval was already resolved (409 already_resolved) */
 	SRV_ESELF = -113,     /* an approver resolving their own request (403 self_approval) */
-	SRV_ERESERVED = -114, /* a type or actor only the server's own routes write (403 reserved) */
+	SRV_ERESERVED =
+	    -114, /* a type or actor only the server's own routes write (403 reserved) */
 	/* GET /api/v1/jobs/{id}/evidence (route_evidence.c) */
 	SRV_ENOCHECKPOINT = -130, /* no signed checkpoint covers the job yet (409 no_checkpoint) */
 	/* GET /api/v1/reports/{name} (route_reports.c) */
@@ -382,11 +385,11 @@ struct json_t;
 int srv_check_json_headers(struct srv_req *req, const char *what);
 int srv_body_object(struct srv_req *req, const char *const *allowed, const char *what,
                     const char *hint, struct json_t **out);
-int srv_body_str(struct srv_req *req, struct json_t *o, const char *name, size_t max,
-                 int required, const char **out);
+int srv_body_str(struct srv_req *req, struct json_t *o, const char *name, size_t max, int required,
+                 const char **out);
 typedef int (*srv_build_fn)(struct srv_req *req, atr_log *log, void *ctx, char **event);
-int srv_checked_submit(struct srv_req *req, srv_build_fn build, void *ctx,
-                       atr_append_result *res, char *msg, size_t size);
+int srv_checked_submit(struct srv_req *req, srv_build_fn build, void *ctx, atr_append_result *res,
+                       char *msg, size_t size);
 
 /*
  * Policies (route_policy.c): POST /api/v1/policies and

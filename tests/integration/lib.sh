@@ -18,6 +18,12 @@ RC=0    # its exit status
 # The default store of a test; commands go through 'ar'.
 STORE="$T/store.db"
 unset AGENTRAIL_STORE
+# The ctest variants integration.pg.* (tests/pg-run.sh) run a test on a fresh
+# PostgreSQL log instead: AGENTRAIL_TEST_STORE_KIND=postgres, AGENTRAIL_TEST_PG the database.
+if [ "${AGENTRAIL_TEST_STORE_KIND:-sqlite}" = postgres ]; then
+	: "${AGENTRAIL_TEST_PG:?set AGENTRAIL_TEST_PG to a PostgreSQL URI (scripts/pg-temp)}"
+	STORE="$AGENTRAIL_TEST_PG?log=$TEST_NAME-$$-$RANDOM$RANDOM"
+fi
 
 ar() { "$AGENTRAIL" --store "$STORE" "$@"; }
 

@@ -30,8 +30,8 @@ publish() {
 	SNAP=$(jq_ 'd["snapshot"]')
 }
 
-# The key outside the store's directory, as serve insists.
-STORE="$T/store/log.db"
+# The key outside the store's directory, as serve insists (a PostgreSQL log has none).
+[ "${AGENTRAIL_TEST_STORE_KIND:-sqlite}" = postgres ] || STORE="$T/store/log.db"
 mkdir -p "$T/store" "$T/keys"
 expect_exit 0 ar keygen --name test.example/evidence --out "$T/keys/k"
 expect_exit 0 ar keygen --name test.example/evidence --out "$T/keys/other"

@@ -269,7 +269,10 @@ static void test_open_errors(void **state)
 {
 	atr_log *log = (atr_log *)1;
 
-	assert_int_equal(atr_log_open(&log, "postgres://localhost/x", 0), ATR_EUNSUPPORTED);
+	assert_int_equal(atr_log_open(&log, "mysql://localhost/x", 0), ATR_EUNSUPPORTED);
+	assert_null(log);
+	/* A PostgreSQL store nobody listens for (docs/postgres.md). */
+	assert_int_equal(atr_log_open(&log, "postgres://u@127.0.0.1:1/x?log=a", 0), ATR_EIO);
 	assert_null(log);
 	assert_int_equal(atr_log_open(&log, "/nonexistent-dir-xyz/none.db", ATR_OPEN_READONLY),
 	                 ATR_ENOTFOUND);

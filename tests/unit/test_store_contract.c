@@ -1,7 +1,10 @@
 /*
  * The store contract: every backend behind the atr_store vtable must pass
  * these tests. Add a backend to the 'backends' table; the tests that reach
- * into SQLite itself (triggers, foreign files) are in a group of their own.
+ * into SQLite itself (triggers, foreign files) are in a group of their own,
+ * and so are those that reach into PostgreSQL. The PostgreSQL backend runs
+ * when AGENTRAIL_TEST_PG holds a database URI (scripts/pg-temp starts one;
+ * ctest's unit.pg.test_store_contract does), each test on a log of its own.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include <agentrail/log.h>
@@ -25,11 +29,16 @@
 struct backend {
 	const char *name;
 	int (*open)(atr_store **out, const char *path, unsigned flags);
+	int is_file; /* the location is a file path (else a URI with '?log=') */
 };
 
 static const struct backend backends[] = {
-    {"sqlite", atr_store_sqlite_open},
+    {"sqlite", atr_store_sqlite_open, 1},
+    {"postgres", atr_store_postgres_open, 0},
 };
+
+/* AGENTRAIL_TEST_PG: the database the postgres backend runs on; NULL skips it. */
+static const char *pg_uri;
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -50,11 +59,19 @@ static void mkdirs(const char *path)
 	mkdir(buf, 0700);
 }
 
-/* A fresh store location for one test: no file, no WAL, no shared memory. */
+/* A fresh store location for one test: no file, no WAL, no shared memory; or a new log. */
 static void fresh_path(char *out, size_t cap, const struct backend *be, const char *name)
 {
 	char side[640];
 
+	if (!be->is_file) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(out, cap, "%s%slog=%s-%ld-%lx%lx", pg_uri, strchr(pg_uri, '?') ? "&" : "?",
+		         name, (long)getpid(), (long)ts.tv_sec, (long)ts.tv_nsec);
+		return;
+	}
 	snprintf(out, cap, "%s/%s-%s-%ld.db", tmpdir, be->name, name, (long)getpid());
 	remove(out);
 	snprintf(side, sizeof(side), "%s-wal", out);
@@ -313,6 +330,8 @@ static void t_parent_dirs(void **state)
 	atr_store *st;
 	struct stat sb;
 
+	if (!be->is_file)
+		skip(); /* no file, no directories */
 	snprintf(path, sizeof(path), "%s/nested-%ld/a/b/store.db", tmpdir, (long)getpid());
 	st = must_open(be, path, 0);
 	append(st, 0, 1);
@@ -1201,6 +1220,226 @@ static void t_sqlite_bad_postings(void **state)
 	assert_null(st);
 }
 
+/* ---------------------------------------------------------------- postgres only */
+
+/* Run 'sql' (one statement, "%s" where the log's name goes) directly; 1 when it succeeded. */
+static int pg_try(const char *path, const char *tmpl, char *err, size_t errcap)
+{
+	const char *log = strstr(path, "log=") + 4, *at = strstr(tmpl, "%s");
+	PGconn *conn = PQconnectdb(pg_uri);
+	char sql[512];
+	PGresult *res;
+	int ok;
+
+	assert_int_equal(PQstatus(conn), CONNECTION_OK);
+	assert_non_null(at);
+	snprintf(sql, sizeof(sql), "%.*s%s%s", (int)(at - tmpl), tmpl, log, at + 2);
+	res = PQexec(conn, sql);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+	if (err)
+		snprintf(err, errcap, "%s", PQresultErrorMessage(res));
+	PQclear(res);
+	PQfinish(conn);
+	return ok;
+}
+
+/* Several logs in one database: each its own records, tree, checkpoints and metadata. */
+static void t_pg_logs(void **state)
+{
+	const struct backend *be = *state;
+	char pa[600], pb[600], *v = NULL, *note = NULL;
+	uint64_t seqs[LOG_SIZE], seq, below;
+	size_t n, len;
+	uint8_t ch[32];
+	atr_hash h[256];
+	unsigned width;
+	atr_store *a, *b;
+	struct gen g;
+
+	fresh_path(pa, sizeof(pa), be, "logA");
+	fresh_path(pb, sizeof(pb), be, "logB");
+	a = must_open(be, pa, 0);
+	b = must_open(be, pb, 0);
+	append(a, 0, 30);
+	/* The same event ids in another log are other events. */
+	append(b, 0, 12);
+	assert_int_equal(size_of(a), 30);
+	assert_int_equal(size_of(b), 12);
+	assert_int_equal(run_query(b, &(atr_query){0}, seqs, LOG_SIZE), 12);
+	assert_int_equal(run_query(a, &(atr_query){.type = "decision"}, seqs, LOG_SIZE), 8);
+	gen_fill(&g, 20);
+	assert_int_equal(a->find_event(a, g.id, &seq, ch), 0);
+	assert_int_equal(b->find_event(b, g.id, &seq, ch), ATR_ENOTFOUND);
+	memset(h, 0x5a, sizeof(h));
+	assert_int_equal(a->write_begin(a, &seq), 0);
+	assert_int_equal(a->put_tiles(a, &(atr_store_tile){0, 7, 2, h}, 1), 0);
+	assert_int_equal(a->write_commit(a, 30), 0);
+	assert_int_equal(b->get_tile(b, 0, 7, h, &width), ATR_ENOTFOUND);
+	assert_int_equal(a->put_checkpoint(a, 30, "note-a", 6), 0);
+	assert_int_equal(b->get_checkpoint(b, UINT64_MAX, &note, &len), ATR_ENOTFOUND);
+	assert_int_equal(a->get_checkpoint(a, 0, &note, &len), 0);
+	assert_string_equal(note, "note-a");
+	free(note);
+	assert_int_equal(a->meta_once(a, "redact_salt", "a", 1, &v, &n), 0);
+	free(v);
+	assert_int_equal(b->meta_once(b, "redact_salt", "b", 1, &v, &n), 0);
+	assert_memory_equal(v, "b", 1);
+	free(v);
+	append(a, 30, 300);
+	assert_int_equal(a->prune_records(a, 256, &seq), 0);
+	assert_int_equal(seq, 256);
+	assert_int_equal(b->pruned_below(b, &below), 0);
+	assert_int_equal(below, 0);
+	assert_int_equal(run_query(b, &(atr_query){0}, seqs, LOG_SIZE), 12);
+	a->free(a);
+	b->free(b);
+}
+
+/* The triggers refuse changes made directly in SQL, even by the tables' owner. */
+static void t_pg_triggers(void **state)
+{
+	const struct backend *be = *state;
+	char path[600], err[512];
+	atr_store *st;
+	uint64_t n, seqs[LOG_SIZE];
+
+	fresh_path(path, sizeof(path), be, "pgtrig");
+	st = must_open(be, path, 0);
+	append(st, 0, 300);
+	assert_int_equal(st->put_checkpoint(st, 300, "cp", 2), 0);
+	assert_false(pg_try(path,
+	                    "UPDATE agentrail.records SET actor = 'mallory' WHERE log = '%s'"
+	                    " AND seq = 2",
+	                    err, sizeof(err)));
+	assert_non_null(strstr(err, "append-only"));
+	assert_false(pg_try(path, "DELETE FROM agentrail.records WHERE log = '%s' AND seq = 5", err,
+	                    sizeof(err)));
+	assert_non_null(strstr(err, "append-only"));
+	assert_false(pg_try(path, "TRUNCATE agentrail.records /* %s */", err, sizeof(err)));
+	assert_non_null(strstr(err, "append-only"));
+	assert_false(pg_try(path,
+	                    "UPDATE agentrail.payloads SET detail = '\\x00' WHERE log = '%s'"
+	                    " AND seq = 1",
+	                    err, sizeof(err)));
+	assert_non_null(strstr(err, "erased, not changed"));
+	assert_false(
+	    pg_try(path, "UPDATE agentrail.logs SET size = 1 WHERE log = '%s'", err, sizeof(err)));
+	assert_non_null(strstr(err, "only grow"));
+	assert_false(
+	    pg_try(path, "DELETE FROM agentrail.checkpoints WHERE log = '%s'", err, sizeof(err)));
+	assert_non_null(strstr(err, "append-only"));
+	assert_false(pg_try(path, "DELETE FROM agentrail.logs WHERE log = '%s'", err, sizeof(err)));
+	/* Erasure: the payload goes, the record stays. */
+	assert_true(
+	    pg_try(path, "DELETE FROM agentrail.payloads WHERE log = '%s' AND seq = 3", NULL, 0));
+	assert_int_equal(run_query(st, &(atr_query){.seq_to = 5}, seqs, LOG_SIZE), 5);
+	/* Below the pruned prefix records may go; at or above it they may not. */
+	assert_int_equal(st->prune_records(st, 256, &n), 0);
+	assert_true(
+	    pg_try(path, "DELETE FROM agentrail.records WHERE log = '%s' AND seq = 100", NULL, 0));
+	assert_false(pg_try(path, "DELETE FROM agentrail.records WHERE log = '%s' AND seq = 256",
+	                    err, sizeof(err)));
+	assert_non_null(strstr(err, "pruned_below"));
+	assert_false(pg_try(path, "UPDATE agentrail.logs SET pruned_below = 0 WHERE log = '%s'",
+	                    err, sizeof(err)));
+	assert_int_equal(size_of(st), 300);
+	st->free(st);
+}
+
+/* Bad URIs and unreachable servers get precise errors, never the password. */
+static void t_pg_uri(void **state)
+{
+	static const char *const bad[] = {"?log=", "?log=a/b", "?log=a%20b", "?log=a&log=b"};
+	char uri[700];
+	atr_store *st = (atr_store *)1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(uri, sizeof(uri), "postgres://u@127.0.0.1:1/db%s", bad[i]);
+		assert_int_equal(atr_store_postgres_open(&st, uri, 0), ATR_EINVALID);
+		assert_null(st);
+		assert_non_null(strstr(atr_errmsg(), "log"));
+	}
+	assert_int_equal(
+	    atr_store_postgres_open(&st, "postgres://u:s3cret@127.0.0.1:1/db?log=x", 0), ATR_EIO);
+	assert_null(st);
+	assert_non_null(strstr(atr_errmsg(), "cannot connect"));
+	assert_null(strstr(atr_errmsg(), "s3cret"));
+	assert_int_equal(atr_store_postgres_open(&st, pg_uri, ATR_OPEN_READONLY) == ATR_ENOTFOUND ||
+	                     st != NULL,
+	                 1);
+	if (st)
+		st->free(st);
+}
+
+struct pg_writer {
+	const struct backend *be;
+	const char *path;
+	int id, batches;
+	uint64_t written;
+};
+
+/* Append 'batches' writes of 1..9 records each, wherever the log's end is. */
+static void *pg_writer_run(void *arg)
+{
+	struct pg_writer *w = arg;
+	atr_store *st = NULL;
+	struct gen *g = calloc(9, sizeof(*g));
+	atr_store_entry e[9];
+
+	if (w->be->open(&st, w->path, ATR_OPEN_NOCREATE) != 0 || !g)
+		return NULL;
+	for (int b = 0; b < w->batches; b++) {
+		uint64_t size;
+		size_t k = 1 + (size_t)((b * 7 + w->id) % 9);
+
+		if (st->write_begin(st, &size) != 0)
+			break;
+		for (size_t i = 0; i < k; i++) {
+			gen_fill(&g[i], size + i);
+			e[i] = g[i].e;
+		}
+		if (st->put_records(st, e, k) != 0 || st->write_commit(st, size + k) != 0) {
+			st->write_abort(st);
+			break;
+		}
+		w->written += k;
+	}
+	st->free(st);
+	free(g);
+	return NULL;
+}
+
+/* Writers on separate connections take turns on the log's head row: seqs stay contiguous. */
+static void t_pg_many_writers(void **state)
+{
+	const struct backend *be = *state;
+	struct pg_writer w[4];
+	pthread_t th[4];
+	char path[600];
+	atr_store *st;
+	uint64_t total = 0, seqs[1024];
+	size_t n;
+
+	fresh_path(path, sizeof(path), be, "writers4");
+	st = must_open(be, path, 0);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct pg_writer){be, path, i, 40, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, pg_writer_run, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].written > 0, 1);
+		total += w[i].written;
+	}
+	assert_int_equal(size_of(st), total);
+	n = run_query(st, &(atr_query){0}, seqs, 1024);
+	assert_int_equal(n, total);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(seqs[i], i);
+	st->free(st);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static struct CMUnitTest contract_tests[] = {
@@ -1213,6 +1452,53 @@ static struct CMUnitTest contract_tests[] = {
     cmocka_unit_test(t_snapshot),       cmocka_unit_test(t_two_writers),
     cmocka_unit_test(t_writer_waits),   cmocka_unit_test(t_meta_once),
     cmocka_unit_test(t_retention),
+};
+
+/*
+ * Many lookups on one handle switch it to its filter of event ids: ids in
+ * the log, whoever appended them, are still found, new ones are not.
+ */
+static void t_pg_lookups(void **state)
+{
+	const struct backend *be = *state;
+	char path[600];
+	atr_store *a, *b;
+	uint64_t size, seq;
+	uint8_t id[16], ch[32];
+	struct gen g;
+
+	fresh_path(path, sizeof(path), be, "lookups");
+	a = must_open(be, path, 0);
+	b = must_open(be, path, 0);
+	append(a, 0, 1500);
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(a->write_begin(a, &size), 0);
+		for (uint64_t k = 0; k < size; k += 1 + (uint64_t)round) {
+			gen_fill(&g, k);
+			assert_int_equal(a->find_event(a, g.id, &seq, ch), 0);
+			assert_int_equal(seq, k);
+			assert_memory_equal(ch, g.hash, 32);
+			gen_id(id, k, 7);
+			assert_int_equal(a->find_event(a, id, &seq, ch), ATR_ENOTFOUND);
+		}
+		a->write_abort(a);
+		/* Another writer appends: the next write of 'a' must see those ids too. */
+		append(b, size, size + 300);
+	}
+	assert_int_equal(a->write_begin(a, &size), 0);
+	assert_int_equal(size, 2400);
+	gen_fill(&g, 2399);
+	assert_int_equal(a->find_event(a, g.id, &seq, ch), 0);
+	assert_int_equal(seq, 2399);
+	a->write_abort(a);
+	a->free(a);
+	b->free(b);
+}
+
+static struct CMUnitTest pg_tests[] = {
+    cmocka_unit_test(t_pg_logs),    cmocka_unit_test(t_pg_triggers),
+    cmocka_unit_test(t_pg_uri),     cmocka_unit_test(t_pg_many_writers),
+    cmocka_unit_test(t_pg_lookups),
 };
 
 static struct CMUnitTest sqlite_tests[] = {
@@ -1228,18 +1514,39 @@ int main(void)
 
 	snprintf(tmpdir, sizeof(tmpdir), "%s", env && *env ? env : "/tmp/agentrail-test");
 	mkdirs(tmpdir);
+	pg_uri = getenv("AGENTRAIL_TEST_PG");
+	if (pg_uri && !*pg_uri)
+		pg_uri = NULL;
+	if (!pg_uri)
+		printf("[ SKIPPED  ] store contract: postgres (set AGENTRAIL_TEST_PG to a database "
+		       "URI, or run ctest's unit.pg.test_store_contract)\n");
 	for (size_t b = 0; b < sizeof(backends) / sizeof(backends[0]); b++) {
 		char name[64];
+
+		if (!backends[b].is_file && !pg_uri)
+			continue;
 
 		for (size_t i = 0; i < sizeof(contract_tests) / sizeof(contract_tests[0]); i++)
 			contract_tests[i].initial_state = (void *)&backends[b];
 		snprintf(name, sizeof(name), "store contract: %s", backends[b].name);
+		/* cmocka's default output does not name groups: say which backend runs. */
+		printf("[ BACKEND  ] %s\n", name);
+		fflush(stdout);
 		failed += _cmocka_run_group_tests(
 		    name, contract_tests, sizeof(contract_tests) / sizeof(contract_tests[0]), NULL,
 		    NULL);
 	}
 	for (size_t i = 0; i < sizeof(sqlite_tests) / sizeof(sqlite_tests[0]); i++)
 		sqlite_tests[i].initial_state = (void *)&backends[0];
+	printf("[ BACKEND  ] store: sqlite only\n");
+	fflush(stdout);
 	failed += cmocka_run_group_tests_name("store: sqlite only", sqlite_tests, NULL, NULL);
+	if (pg_uri) {
+		for (size_t i = 0; i < sizeof(pg_tests) / sizeof(pg_tests[0]); i++)
+			pg_tests[i].initial_state = (void *)&backends[1];
+		printf("[ BACKEND  ] store: postgres only\n");
+		fflush(stdout);
+		failed += cmocka_run_group_tests_name("store: postgres only", pg_tests, NULL, NULL);
+	}
 	return failed;
 }

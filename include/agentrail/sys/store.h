@@ -186,6 +186,14 @@ struct atr_store {
  */
 ATR_EXTERN int atr_store_sqlite_open(atr_store **out, const char *path, unsigned flags);
 
+/*
+ * Open the PostgreSQL backend on 'uri', a libpq connection URI
+ * (postgres://... or postgresql://...) with an optional '?log=NAME'
+ * ([A-Za-z0-9_.-], default 'default'): one of several independent logs in
+ * the database (docs/postgres.md).
+ */
+ATR_EXTERN int atr_store_postgres_open(atr_store **out, const char *uri, unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif
