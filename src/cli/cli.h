@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include <agentrail/agentrail.h>
 
 /* Exit codes (verify has its own, see cmd_verify.c). */
@@ -117,6 +119,12 @@ int cli_stdout_failed(void);
 
 /* A verifier's verdict line: {"status":S,"message":M} with 'json', else "S: M". */
 void cli_print_status(int json, const char *status, const char *message);
+
+/* Print 'v' as one line of compact JSON: CLI_OK, or a failure (out of memory). */
+int cli_print_json(json_t *v);
+
+/* The string member 'name' of 'o', or 'dflt' when absent or not a string. */
+const char *cli_str_or(json_t *o, const char *name, const char *dflt);
 
 /* Print verify's one-line verdict ("UNANCHORED: 10 records consistent, root ..."). */
 void cli_print_verify_status(const atr_verify_result *res, int keys);

@@ -18,37 +18,24 @@ enum { O_RULE = OPT_FIRST_CMD, O_SESSION, O_JOB, O_JSON, O_LIMIT };
 
 #define PAGE 500u
 
-static const char *s_or(json_t *o, const char *name, const char *dflt)
-{
-	const char *s = json_string_value(json_object_get(o, name));
-
-	return s ? s : dflt;
-}
-
 static int print_list(json_t *list, int json)
 {
 	size_t i;
 	json_t *a;
 
-	if (json) {
-		char *text = json_dumps(list, JSON_COMPACT);
-
-		if (!text)
-			return cli_fail("out of memory");
-		printf("%s\n", text);
-		free(text);
-		return CLI_OK;
-	}
+	if (json)
+		return cli_print_json(list);
 	json_array_foreach(list, i, a)
 	{
 		json_t *t = json_object_get(a, "trigger_seq");
 
 		printf("%lld  %s  %-6s  %-21s  ",
-		       (long long)json_integer_value(json_object_get(a, "seq")), s_or(a, "ts", "-"),
-		       s_or(a, "severity", "-"), s_or(a, "rule", "-"));
+		       (long long)json_integer_value(json_object_get(a, "seq")),
+		       cli_str_or(a, "ts", "-"), cli_str_or(a, "severity", "-"),
+		       cli_str_or(a, "rule", "-"));
 		if (json_is_integer(t))
 			printf("trigger %lld  ", (long long)json_integer_value(t));
-		printf("%s\n", s_or(a, "reason", ""));
+		printf("%s\n", cli_str_or(a, "reason", ""));
 	}
 	return CLI_OK;
 }

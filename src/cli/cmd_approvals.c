@@ -16,37 +16,24 @@
 
 enum { O_ALL = OPT_FIRST_CMD, O_JSON, O_APPROVE, O_REJECT, O_COMMENT, O_JOB_HASH };
 
-static const char *s_or(json_t *o, const char *name, const char *dflt)
-{
-	const char *s = json_string_value(json_object_get(o, name));
-
-	return s ? s : dflt;
-}
-
 /* Print the queue: the JSON array, or one line per request. */
 static int print_list(json_t *list, int json)
 {
 	size_t i;
 	json_t *a;
 
-	if (json) {
-		char *text = json_dumps(list, JSON_COMPACT);
-
-		if (!text)
-			return cli_fail("out of memory");
-		printf("%s\n", text);
-		free(text);
-		return CLI_OK;
-	}
+	if (json)
+		return cli_print_json(list);
 	json_array_foreach(list, i, a)
 	{
-		const char *res = s_or(a, "resolution", "pending");
+		const char *res = cli_str_or(a, "resolution", "pending");
 
-		printf("%s  job %s  %s", s_or(a, "approval_id", "-"), s_or(a, "job_id", "-"), res);
+		printf("%s  job %s  %s", cli_str_or(a, "approval_id", "-"),
+		       cli_str_or(a, "job_id", "-"), res);
 		if (strcmp(res, "pending") != 0)
-			printf(" by %s", s_or(a, "resolved_by", "?"));
-		printf("  requested by %s  job_hash %s  %s\n", s_or(a, "requested_by", "-"),
-		       s_or(a, "job_hash", "-"), s_or(a, "reason", ""));
+			printf(" by %s", cli_str_or(a, "resolved_by", "?"));
+		printf("  requested by %s  job_hash %s  %s\n", cli_str_or(a, "requested_by", "-"),
+		       cli_str_or(a, "job_hash", "-"), cli_str_or(a, "reason", ""));
 	}
 	return CLI_OK;
 }
@@ -164,9 +151,10 @@ static int resolve_remote(struct cli *cli, const char *id, const char *resolutio
 		json_t *seq = json_object_get(ans.json, "seq");
 
 		printf("%s %s (job %s) as %s: seq %lld, event %s\n",
-		       s_or(ans.json, "resolution", "?"), id, s_or(ans.json, "job_id", "-"),
-		       s_or(ans.json, "resolved_by", "?"), (long long)json_integer_value(seq),
-		       s_or(ans.json, "event_id", "?"));
+		       cli_str_or(ans.json, "resolution", "?"), id,
+		       cli_str_or(ans.json, "job_id", "-"),
+		       cli_str_or(ans.json, "resolved_by", "?"), (long long)json_integer_value(seq),
+		       cli_str_or(ans.json, "event_id", "?"));
 		rc = CLI_OK;
 	}
 	cli_answer_release(&ans);

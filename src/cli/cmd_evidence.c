@@ -24,13 +24,6 @@ enum { E_OK = 0, E_TAMPERED = 1, E_MALFORMED = 2 };
 #define TEXT_LINES  6   /* lines of a policy text shown */
 #define TEXT_COLUMN 100 /* characters of each */
 
-static const char *s_or(json_t *o, const char *name, const char *dflt)
-{
-	const char *s = json_string_value(json_object_get(o, name));
-
-	return s ? s : dflt;
-}
-
 static long long i_or(json_t *o, const char *name)
 {
 	json_t *v = json_object_get(o, name);
@@ -55,9 +48,9 @@ static json_t *policy_entry(json_t *b, long long seq)
 /* The first lines of a policy's text (its payload's detail.document), indented. */
 static void print_policy_text(json_t *entry)
 {
-	const char *detail = s_or(entry, "detail", NULL);
+	const char *detail = cli_str_or(entry, "detail", NULL);
 	json_t *d = detail ? json_loads(detail, 0, NULL) : NULL;
-	const char *doc = s_or(d, "document", NULL), *p;
+	const char *doc = cli_str_or(d, "document", NULL), *p;
 	int line = 0;
 
 	if (!doc) {
@@ -65,7 +58,7 @@ static void print_policy_text(json_t *entry)
 		json_decref(d);
 		return;
 	}
-	printf("      text (%s):\n", s_or(d, "media_type", "text/plain"));
+	printf("      text (%s):\n", cli_str_or(d, "media_type", "text/plain"));
 	for (p = doc; *p && line < TEXT_LINES; line++) {
 		size_t n = strcspn(p, "\n");
 
@@ -86,17 +79,18 @@ static void print_story(json_t *b)
 	json_t *s = json_object_get(b, "summary"), *v;
 	size_t i;
 
-	printf("job %s\n", s_or(b, "job_id", "?"));
-	printf("  submitted by %s; status %s; %lld events\n", s_or(s, "submitter", "(unknown)"),
-	       s_or(s, "status", "?"), i_or(s, "events"));
+	printf("job %s\n", cli_str_or(b, "job_id", "?"));
+	printf("  submitted by %s; status %s; %lld events\n",
+	       cli_str_or(s, "submitter", "(unknown)"), cli_str_or(s, "status", "?"),
+	       i_or(s, "events"));
 	json_array_foreach(json_object_get(s, "decisions"), i, v)
 	{
-		const char *snap = s_or(v, "snapshot", NULL);
+		const char *snap = cli_str_or(v, "snapshot", NULL);
 		json_t *known = json_object_get(v, "snapshot_known");
 
 		printf("  decision (seq %lld): %s under rule %s: %s\n", i_or(v, "seq"),
-		       s_or(v, "decision", "?"), s_or(v, "rule_id", "(none)"),
-		       s_or(v, "reason", ""));
+		       cli_str_or(v, "decision", "?"), cli_str_or(v, "rule_id", "(none)"),
+		       cli_str_or(v, "reason", ""));
 		if (!snap) {
 			printf("    policy: no snapshot cited\n");
 		} else if (!json_is_true(known)) {
@@ -110,30 +104,30 @@ static void print_story(json_t *b)
 	}
 	json_array_foreach(json_object_get(s, "approvals"), i, v)
 	{
-		const char *res = s_or(v, "resolution", "pending");
+		const char *res = cli_str_or(v, "resolution", "pending");
 
 		printf("  approval %s (seq %lld) requested by %s under rule %s, job hash %s\n",
-		       s_or(v, "approval_id", "(no id)"), i_or(v, "request_seq"),
-		       s_or(v, "requested_by", "?"), s_or(v, "rule_id", "(none)"),
-		       s_or(v, "job_hash", "(none)"));
+		       cli_str_or(v, "approval_id", "(no id)"), i_or(v, "request_seq"),
+		       cli_str_or(v, "requested_by", "?"), cli_str_or(v, "rule_id", "(none)"),
+		       cli_str_or(v, "job_hash", "(none)"));
 		if (!strcmp(res, "pending"))
 			printf("    pending\n");
 		else
 			printf("    %s by %s (seq %lld): \"%s\"\n", res,
-			       s_or(v, "resolved_by", "?"), i_or(v, "resolved_seq"),
-			       s_or(v, "comment", ""));
+			       cli_str_or(v, "resolved_by", "?"), i_or(v, "resolved_seq"),
+			       cli_str_or(v, "comment", ""));
 	}
 	v = json_object_get(s, "output_safety");
 	if (json_is_object(v))
 		printf("  output safety (seq %lld): %s under rule %s: %s\n", i_or(v, "seq"),
-		       s_or(v, "decision", "?"), s_or(v, "rule_id", "(none)"),
-		       s_or(v, "reason", ""));
+		       cli_str_or(v, "decision", "?"), cli_str_or(v, "rule_id", "(none)"),
+		       cli_str_or(v, "reason", ""));
 	else
 		printf("  output safety: none recorded\n");
 	v = json_object_get(s, "final");
 	if (json_is_object(v))
-		printf("  final: %s (seq %lld), outcome %s\n", s_or(v, "type", "?"), i_or(v, "seq"),
-		       s_or(v, "outcome", "(none)"));
+		printf("  final: %s (seq %lld), outcome %s\n", cli_str_or(v, "type", "?"),
+		       i_or(v, "seq"), cli_str_or(v, "outcome", "(none)"));
 	else
 		printf("  final: none yet\n");
 }

@@ -26,13 +26,6 @@ struct opts {
 	const char *reason, *actor, *to;
 };
 
-static const char *s_or(json_t *o, const char *name, const char *dflt)
-{
-	const char *s = json_string_value(json_object_get(o, name));
-
-	return s ? s : dflt;
-}
-
 static long long num(json_t *o, const char *name)
 {
 	return (long long)json_integer_value(json_object_get(o, name));
@@ -78,15 +71,17 @@ static int print_change(json_t *a, int rollback, int json)
 		return print_json(a);
 	if (json_is_true(json_object_get(a, "unchanged")))
 		printf("policy %s unchanged: %s is in force since seq %lld (event %s)\n",
-		       s_or(a, "name", "?"), s_or(a, "snapshot", "?"), num(a, "seq"),
-		       s_or(a, "event_id", "?"));
+		       cli_str_or(a, "name", "?"), cli_str_or(a, "snapshot", "?"), num(a, "seq"),
+		       cli_str_or(a, "event_id", "?"));
 	else if (rollback)
 		printf("rolled back policy %s from %s to %s: seq %lld, event %s\n",
-		       s_or(a, "name", "?"), s_or(a, "from", "?"), s_or(a, "snapshot", "?"),
-		       num(a, "seq"), s_or(a, "event_id", "?"));
+		       cli_str_or(a, "name", "?"), cli_str_or(a, "from", "?"),
+		       cli_str_or(a, "snapshot", "?"), num(a, "seq"),
+		       cli_str_or(a, "event_id", "?"));
 	else
-		printf("published policy %s: %s, seq %lld, event %s\n", s_or(a, "name", "?"),
-		       s_or(a, "snapshot", "?"), num(a, "seq"), s_or(a, "event_id", "?"));
+		printf("published policy %s: %s, seq %lld, event %s\n", cli_str_or(a, "name", "?"),
+		       cli_str_or(a, "snapshot", "?"), num(a, "seq"),
+		       cli_str_or(a, "event_id", "?"));
 	return CLI_OK;
 }
 
@@ -209,35 +204,37 @@ static int print_policy(json_t *p, const struct opts *o)
 	if (o->json)
 		return print_json(p);
 	if (o->text) {
-		const char *t = s_or(p, "text", NULL);
+		const char *t = cli_str_or(p, "text", NULL);
 
 		if (!t) {
-			cli_err("the text of %s was erased", s_or(p, "snapshot", "the snapshot"));
+			cli_err("the text of %s was erased",
+			        cli_str_or(p, "snapshot", "the snapshot"));
 			return CLI_FAIL;
 		}
 		fputs(t, stdout);
 		return CLI_OK;
 	}
 	if ((h = json_object_get(p, "published"))) {
-		printf("snapshot %s  %s\n", s_or(p, "snapshot", "?"), s_or(p, "media_type", "?"));
+		printf("snapshot %s  %s\n", cli_str_or(p, "snapshot", "?"),
+		       cli_str_or(p, "media_type", "?"));
 		json_array_foreach(h, i, e)
-		    printf("published as %s at seq %lld (event %s)\n", s_or(e, "name", "?"),
-		           num(e, "seq"), s_or(e, "event_id", "?"));
+		    printf("published as %s at seq %lld (event %s)\n", cli_str_or(e, "name", "?"),
+		           num(e, "seq"), cli_str_or(e, "event_id", "?"));
 	} else {
 		printf("policy %s  %s  in force since seq %lld  %s  %lld version(s)\n",
-		       s_or(p, "name", "?"), s_or(p, "snapshot", "?"), num(p, "seq"),
-		       s_or(p, "media_type", "-"), num(p, "versions"));
+		       cli_str_or(p, "name", "?"), cli_str_or(p, "snapshot", "?"), num(p, "seq"),
+		       cli_str_or(p, "media_type", "-"), num(p, "versions"));
 		json_array_foreach(json_object_get(p, "history"), i, e)
 		{
 			printf("  seq %-6lld %-15s %s  by %s  %s  %s\n", num(e, "seq"),
-			       s_or(e, "type", "?"), s_or(e, "snapshot", "?"),
-			       s_or(e, "actor", "?"), s_or(e, "timestamp", "?"),
-			       s_or(e, "reason", ""));
+			       cli_str_or(e, "type", "?"), cli_str_or(e, "snapshot", "?"),
+			       cli_str_or(e, "actor", "?"), cli_str_or(e, "timestamp", "?"),
+			       cli_str_or(e, "reason", ""));
 		}
 	}
 	printf("\n");
-	if (s_or(p, "text", NULL)) {
-		const char *t = s_or(p, "text", "");
+	if (cli_str_or(p, "text", NULL)) {
+		const char *t = cli_str_or(p, "text", "");
 
 		fputs(t, stdout);
 		if (*t && t[strlen(t) - 1] != '\n')
@@ -365,8 +362,8 @@ static int list(struct cli *cli, const struct opts *o)
 		json_array_foreach(l, i, p)
 		{
 			printf("%s  %s  seq %lld  %lld version(s)  updated %s\n",
-			       s_or(p, "name", "?"), s_or(p, "snapshot", "?"), num(p, "seq"),
-			       num(p, "versions"), s_or(p, "updated_at", "?"));
+			       cli_str_or(p, "name", "?"), cli_str_or(p, "snapshot", "?"),
+			       num(p, "seq"), num(p, "versions"), cli_str_or(p, "updated_at", "?"));
 		}
 		rc = CLI_OK;
 	}

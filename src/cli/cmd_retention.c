@@ -47,11 +47,8 @@ static void print_settings(const atr_retention *r, int json)
 		    r->records[0] ? json_string(r->records) : json_null(), "legal_hold",
 		    r->legal_hold, "snapshot", r->set ? json_string(r->snapshot) : json_null(),
 		    "seq", r->set ? json_integer((json_int_t)r->seq) : json_null());
-		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-		if (text)
-			puts(text);
-		free(text);
+		if (o)
+			cli_print_json(o);
 		json_decref(o);
 		return;
 	}

@@ -279,15 +279,31 @@ int cli_finish_stdout(int code)
 	return code;
 }
 
+int cli_print_json(json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT);
+
+	if (!text)
+		return cli_fail("out of memory");
+	puts(text);
+	free(text);
+	return CLI_OK;
+}
+
+const char *cli_str_or(json_t *o, const char *name, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(o, name));
+
+	return s ? s : dflt;
+}
+
 void cli_print_status(int json, const char *status, const char *message)
 {
 	if (json) {
 		json_t *o = json_pack("{s:s, s:s}", "status", status, "message", message);
-		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
-		if (text)
-			puts(text);
-		free(text);
+		if (o)
+			cli_print_json(o);
 		json_decref(o);
 	} else {
 		printf("%s: %s\n", status, message);

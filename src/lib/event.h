@@ -85,8 +85,6 @@ int atr__random_pool(void *out, size_t n);
 
 /* Generate a UUIDv7 (RFC 9562) for 'now_us'; ids from one process strictly increase. */
 int atr__uuid7(uint8_t out[16], int64_t now_us);
-/* Parse "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (either case); -1 if malformed. */
-int atr__uuid_parse(uint8_t out[16], const char *text);
 void atr__uuid_format(const uint8_t id[16], char out[37]);
 
 #endif

@@ -33,6 +33,8 @@ int atr__hexval(char c);
 
 /* Parse exactly 2n hex digits from 'hex' (NUL-terminated) into 'out'; -1 if not. */
 int atr__unhex(uint8_t *out, size_t n, const char *hex);
+/* Parse "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (either case) into 16 bytes; -1 if malformed. */
+int atr__uuid_parse(uint8_t out[16], const char *text);
 
 /* Base64 (standard alphabet, padded) of 'n' bytes into 'out' (4*ceil(n/3)+1 bytes); answers
  * the length. */

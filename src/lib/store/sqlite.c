@@ -1000,28 +1000,6 @@ static int sq_get_tile(atr_store *base, unsigned level, uint64_t index, atr_hash
 
 /* ---------------------------------------------------------------- queries */
 
-/* Parse a text UUID, 8-4-4-4-12 hex digits in either case, into 16 bytes. */
-static int parse_uuid(uint8_t out[16], const char *s)
-{
-	char hex[33];
-	size_t k = 0;
-
-	for (size_t i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return -1;
-		} else if (!s[i] || s[i] == '-') {
-			return -1;
-		} else {
-			hex[k++] = s[i];
-		}
-	}
-	if (s[36] != '\0')
-		return -1;
-	hex[32] = '\0';
-	return atr__unhex(out, 16, hex);
-}
-
 /* A growing SQL text with a fixed cap: the query shape is bounded, so overflow is a bug. */
 struct sqlbuf {
 	char s[2048];
@@ -1448,7 +1426,7 @@ static int sq_query_open(atr_store *base, const atr_query *q, atr_store_cursor *
 	int succ_len = 0, rc, err;
 
 	*out = NULL;
-	if (q->event_id && parse_uuid(id, q->event_id) != 0)
+	if (q->event_id && atr__uuid_parse(id, q->event_id) != 0)
 		return atr__err(ATR_EINVALID, "'%.80s' is not a UUID", q->event_id);
 	if (q->target_prefix && (err = prefix_successor(q->target_prefix, &succ, &succ_len)) != 0)
 		return err;
